@@ -1,0 +1,50 @@
+# fhirgw: FHIR R4 interoperability gateway.
+GO        ?= go
+BIN       := bin/fhirgw
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+FHIR_PKG  := hl7.fhir.r4.examples
+FHIR_VER  := 4.0.1
+FHIR_DIR  := .cache/fhir/$(FHIR_PKG)-$(FHIR_VER)
+
+.PHONY: all build run test fhir-examples generate bench fuzz clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/fhirgw
+
+# Serve on the embedded store in ./data.
+run: build
+	./$(BIN) serve
+
+# The official R4 examples (CC0) are test input and generator input; fetched, never committed.
+fhir-examples: $(FHIR_DIR)/package/package.json
+
+$(FHIR_DIR)/package/package.json:
+	mkdir -p $(FHIR_DIR)
+	cd $(FHIR_DIR) && npm pack --silent $(FHIR_PKG)@$(FHIR_VER) >/dev/null && tar xzf $(FHIR_PKG)-$(FHIR_VER).tgz && rm -f $(FHIR_PKG)-$(FHIR_VER).tgz
+	touch $@
+
+# Regenerate code derived from the FHIR definitions.
+generate: fhir-examples
+	$(GO) generate ./...
+
+test: fhir-examples
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench: fhir-examples build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Fuzz every parser briefly (FUZZTIME each); seed corpora live in the packages' testdata.
+FUZZTIME ?= 20s
+fuzz: fhir-examples
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(grep -h '^func Fuzz' $$f/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$f $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$f || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin .cache

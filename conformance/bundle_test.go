@@ -1,0 +1,145 @@
+package conformance
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/shch/fhirgw/conformance/fhirtest"
+)
+
+func entries(t *testing.T, r *fhirtest.Response) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, e := range asSlice(r.JSON(t)["entry"]) {
+		out = append(out, e.(map[string]any))
+	}
+	return out
+}
+
+func TestTransaction(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		s.Must(http.StatusCreated, "PUT", "Patient/old", []byte(`{"resourceType":"Patient","id":"old"}`))
+		s.Must(http.StatusCreated, "PUT", "Organization/csc-zj", []byte(`{"resourceType":"Organization","id":"csc-zj","identifier":[{"system":"urn:oid:2.16.156.10011.1.5","value":"PDHOSP001"}],"name":"张江社区卫生服务中心"}`))
+		// Entries are listed in an order the server must rearrange: GET, PUT, POST, DELETE.
+		tx := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"request":{"method":"GET","url":"Patient?identifier=urn:test|tx-1"}},
+		 {"fullUrl":"urn:uuid:0c1e7b38-2c1d-4b4e-9a36-6f3a1f6f0a01","resource":{"resourceType":"Observation","id":"bp-1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},
+		   "subject":{"reference":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"},"performer":[{"reference":"Organization?identifier=urn:oid:2.16.156.10011.1.5|PDHOSP001"}],
+		   "valueQuantity":{"value":132.0,"unit":"mm[Hg]","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+		   "request":{"method":"PUT","url":"Observation/bp-1"}},
+		 {"fullUrl":"urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a","resource":{"resourceType":"Patient","identifier":[{"system":"urn:test","value":"tx-1"}],"name":[{"text":"李四"}]},
+		   "request":{"method":"POST","url":"Patient"}},
+		 {"request":{"method":"DELETE","url":"Patient/old"}}
+		]}`
+		r := s.Must(http.StatusOK, "POST", "", []byte(tx))
+		b := r.JSON(t)
+		if b["type"] != "transaction-response" {
+			t.Fatalf("response type %v", b["type"])
+		}
+		es := entries(t, r)
+		if len(es) != 4 {
+			t.Fatalf("%d response entries, want 4", len(es))
+		}
+		want := []string{"200 OK", "201 Created", "201 Created", "204 No Content"}
+		for i, e := range es {
+			if st := str(e, "response", "status"); st != want[i] {
+				t.Errorf("entry %d status %q, want %q", i, st, want[i])
+			}
+		}
+		// The GET ran after the POST, inside the transaction: it sees the new patient.
+		found := es[0]["resource"].(map[string]any)
+		if found["total"] != json.Number("1") {
+			t.Errorf("GET entry ran before the POST: %v", found)
+		}
+		patientLoc := str(es[2], "response", "location")
+		pid := strings.Split(patientLoc, "/")[1]
+		if !strings.HasPrefix(patientLoc, "Patient/"+pid+"/_history/1") || str(es[2], "response", "etag") != `W/"1"` {
+			t.Errorf("POST entry location %q etag %q", patientLoc, str(es[2], "response", "etag"))
+		}
+		obs := s.Must(http.StatusOK, "GET", "Observation/bp-1", nil).JSON(t)
+		if ref := str(obs, "subject", "reference"); ref != "Patient/"+pid {
+			t.Errorf("urn:uuid reference rewritten to %q, want Patient/%s", ref, pid)
+		}
+		perf := asSlice(obs["performer"])[0].(map[string]any)["reference"]
+		if perf != "Organization/csc-zj" {
+			t.Errorf("conditional reference resolved to %v", perf)
+		}
+		s.Must(http.StatusGone, "GET", "Patient/old", nil)
+	})
+}
+
+func TestTransactionIsAllOrNothing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		before := len(asSlice(s.Must(http.StatusOK, "GET", "_history", nil).JSON(t)["entry"]))
+		// The last entry fails (If-Match on a resource that does not exist): nothing stays.
+		tx := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"fullUrl":"urn:uuid:a","resource":{"resourceType":"Patient","name":[{"text":"王五"}]},"request":{"method":"POST","url":"Patient"}},
+		 {"resource":{"resourceType":"Patient","id":"p2"},"request":{"method":"PUT","url":"Patient/p2"}},
+		 {"resource":{"resourceType":"Patient","id":"p3"},"request":{"method":"PUT","url":"Patient/p3","ifMatch":"W/\"4\""}}
+		]}`
+		r := s.Do("POST", "", []byte(tx))
+		if r.Status != http.StatusPreconditionFailed {
+			t.Fatalf("failed transaction: status %d, want 412: %s", r.Status, r.Body)
+		}
+		issues(t, r)
+		after := len(asSlice(s.Must(http.StatusOK, "GET", "_history", nil).JSON(t)["entry"]))
+		if after != before {
+			t.Errorf("a failed transaction left %d versions behind", after-before)
+		}
+		s.Must(http.StatusNotFound, "GET", "Patient/p2", nil)
+		// A structurally invalid entry fails the whole transaction with 422 and its path.
+		bad := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"resource":{"resourceType":"Patient","id":"p4"},"request":{"method":"PUT","url":"Patient/p4"}},
+		 {"resource":{"resourceType":"Patient","id":"p5","gender":7},"request":{"method":"PUT","url":"Patient/p5"}}]}`
+		r = s.Do("POST", "", []byte(bad))
+		if r.Status != 422 || !strings.Contains(string(r.Body), "Bundle.entry[1].resource.gender") {
+			t.Errorf("invalid entry: %d %s", r.Status, r.Body)
+		}
+		s.Must(http.StatusNotFound, "GET", "Patient/p4", nil)
+		// A reference to a fullUrl that is not in the bundle.
+		dangling := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:nowhere"}},"request":{"method":"POST","url":"Observation"}}]}`
+		if r := s.Do("POST", "", []byte(dangling)); r.Status != 400 {
+			t.Errorf("dangling urn:uuid: %d %s", r.Status, r.Body)
+		}
+		if r := s.Do("POST", "", []byte(`{"resourceType":"Bundle","type":"collection"}`)); r.Status != 400 {
+			t.Errorf("collection bundle posted to the base: %d", r.Status)
+		}
+	})
+}
+
+func TestBatch(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		batch := `{"resourceType":"Bundle","type":"batch","entry":[
+		 {"resource":{"resourceType":"Patient","id":"b1"},"request":{"method":"PUT","url":"Patient/b1"}},
+		 {"resource":{"resourceType":"Patient","id":"b2","active":"no"},"request":{"method":"PUT","url":"Patient/b2"}},
+		 {"request":{"method":"GET","url":"Patient/missing"}},
+		 {"request":{"method":"GET","url":"Patient/b1"}},
+		 {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
+		 {"request":{"url":"Patient"}}
+		]}`
+		r := s.Must(http.StatusOK, "POST", "", []byte(batch))
+		es := entries(t, r)
+		want := []string{"201", "422", "404", "200", "201", "400"}
+		if len(es) != len(want) {
+			t.Fatalf("%d entries, want %d", len(es), len(want))
+		}
+		for i, e := range es {
+			if st := str(e, "response", "status"); !strings.HasPrefix(st, want[i]) {
+				t.Errorf("entry %d: status %q, want %s", i, st, want[i])
+			}
+		}
+		if es[1]["response"].(map[string]any)["outcome"] == nil {
+			t.Errorf("failed entry carries no outcome")
+		}
+		s.Must(http.StatusOK, "GET", "Patient/b1", nil)
+		s.Must(http.StatusNotFound, "GET", "Patient/b2", nil)
+		// Prefer: return=minimal applies to each entry.
+		r = s.Must(http.StatusOK, "POST", "", []byte(`{"resourceType":"Bundle","type":"batch","entry":[{"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}}]}`), "Prefer", "return=minimal")
+		if e := entries(t, r)[0]; e["resource"] != nil || str(e, "response", "location") == "" {
+			t.Errorf("return=minimal batch entry: %v", e)
+		}
+	})
+}

@@ -1,0 +1,92 @@
+package conformance
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shch/fhirgw/conformance/fhirtest"
+)
+
+// Concurrent updates with If-Match: for each version exactly one writer wins, and no
+// successful update is lost.
+func TestConcurrentIfMatchUpdates(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		s.Must(http.StatusCreated, "PUT", "Patient/c1", []byte(`{"resourceType":"Patient","id":"c1"}`))
+		const workers, rounds = 8, 6
+		var mu sync.Mutex
+		winners := map[string][]int{} // version written -> workers that got it
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for r := 0; r < rounds; r++ {
+					cur := s.Do("GET", "Patient/c1", nil)
+					etag := cur.Header.Get("ETag")
+					body := fmt.Sprintf(`{"resourceType":"Patient","id":"c1","name":[{"text":"writer %d round %d"}]}`, w, r)
+					resp := s.Do("PUT", "Patient/c1", []byte(body), "If-Match", etag)
+					switch resp.Status {
+					case http.StatusOK:
+						mu.Lock()
+						v := resp.Header.Get("ETag")
+						winners[v] = append(winners[v], w)
+						mu.Unlock()
+					case http.StatusPreconditionFailed, http.StatusConflict:
+					default:
+						t.Errorf("unexpected status %d: %s", resp.Status, resp.Body)
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		for v, ws := range winners {
+			if len(ws) != 1 {
+				t.Errorf("version %s was won by %d writers", v, len(ws))
+			}
+		}
+		final := s.Must(http.StatusOK, "GET", "Patient/c1", nil)
+		want := fmt.Sprintf(`W/"%d"`, len(winners)+1)
+		if final.Header.Get("ETag") != want {
+			t.Errorf("final version %s, want %s (1 + %d successful updates)", final.Header.Get("ETag"), want, len(winners))
+		}
+		h := s.Must(http.StatusOK, "GET", "Patient/c1/_history?_count=1000", nil)
+		if n := strings.Count(string(h.Body), `"fullUrl"`); n != len(winners)+1 {
+			t.Errorf("history has %d versions, want %d", n, len(winners)+1)
+		}
+	})
+}
+
+// Concurrent conditional creates with the same criteria make one resource.
+func TestConcurrentConditionalCreate(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		var wg sync.WaitGroup
+		statuses := make([]int, 8)
+		for i := range statuses {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				r := s.Do("POST", "Patient", []byte(`{"resourceType":"Patient","identifier":[{"system":"urn:oid:2.16.156.10011.1.3","value":"310101199001011234"}]}`),
+					"If-None-Exist", "identifier=urn:oid:2.16.156.10011.1.3|310101199001011234")
+				statuses[i] = r.Status
+			}(i)
+		}
+		wg.Wait()
+		created := 0
+		for _, st := range statuses {
+			switch st {
+			case http.StatusCreated:
+				created++
+			case http.StatusOK:
+			default:
+				t.Errorf("status %d", st)
+			}
+		}
+		b := s.Must(http.StatusOK, "GET", "Patient?identifier=310101199001011234", nil).JSON(t)
+		if created != 1 || fmt.Sprint(b["total"]) != "1" {
+			t.Errorf("%d creates, %v patients; want exactly one", created, b["total"])
+		}
+	})
+}

@@ -1,0 +1,103 @@
+// Package config reads the gateway's configuration from command-line flags, each with
+// an environment fallback named FHIRGW_<FLAG> (--http-addr -> FHIRGW_HTTP_ADDR).
+// A flag given on the command line wins over the environment, which wins over the default.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything the gateway process can be told.
+type Config struct {
+	HTTPAddr        string
+	DataDir         string
+	DatabaseURL     string
+	BaseURL         string
+	MaxBodyBytes    int64
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	Migrate         bool // run migrations at start-up
+}
+
+// StoreKind names the store the configuration selects.
+func (c Config) StoreKind() string {
+	if c.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// FlagSet returns a flag set bound to c, with defaults and the environment applied.
+// getenv is os.Getenv in production.
+func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	str := func(p *string, flagName, def, usage string) {
+		fs.StringVar(p, flagName, envOr(getenv, flagName, def), usage+" (env "+EnvName(flagName)+")")
+	}
+	str(&c.HTTPAddr, "http-addr", ":8080", "address the FHIR API listens on")
+	str(&c.DataDir, "data-dir", "./data", "directory of the embedded store (used when no database URL is given)")
+	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; when set, PostgreSQL is the store")
+	str(&c.BaseURL, "base-url", "", "public FHIR base URL used in Location headers and Bundle links (default http://localhost<http-addr>/fhir)")
+	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	maxBody := envOr(getenv, "max-body-bytes", "16777216")
+	fs.Func("max-body-bytes", "largest request body accepted, in bytes (env FHIRGW_MAX_BODY_BYTES; default 16777216)", func(s string) error {
+		return setInt64(&c.MaxBodyBytes, s)
+	})
+	_ = setInt64(&c.MaxBodyBytes, maxBody)
+	shutdown := envOr(getenv, "shutdown-timeout", "30s")
+	c.ShutdownTimeout, _ = time.ParseDuration(shutdown)
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may take to finish on SIGTERM (env FHIRGW_SHUTDOWN_TIMEOUT)")
+	c.Migrate = envOr(getenv, "migrate", "true") == "true"
+	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up (env FHIRGW_MIGRATE)")
+	return fs
+}
+
+// Finish fills derived values and checks the whole configuration.
+func (c *Config) Finish() error {
+	if c.MaxBodyBytes <= 0 {
+		return fmt.Errorf("config: max-body-bytes must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.BaseURL == "" {
+		host := c.HTTPAddr
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		c.BaseURL = "http://" + host + "/fhir"
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("config: base-url %q must be an absolute URL", c.BaseURL)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log-level %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return nil
+}
+
+// EnvName is the environment variable that backs a flag.
+func EnvName(flagName string) string {
+	return "FHIRGW_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func envOr(getenv func(string) string, flagName, def string) string {
+	if v := getenv(EnvName(flagName)); v != "" {
+		return v
+	}
+	return def
+}
+
+func setInt64(p *int64, s string) error {
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return fmt.Errorf("not an integer: %q", s)
+	}
+	*p = n
+	return nil
+}

@@ -1,0 +1,328 @@
+// Package fhirjson edits FHIR JSON resources without losing anything a client sent:
+// member order, number literals (1.50 stays 1.50), primitive extensions (_birthDate) and
+// unknown content all pass through as raw bytes. Only the members it is asked to change
+// are touched.
+package fhirjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// Member is one member of a JSON object, its value kept as raw JSON.
+type Member struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// Object is a JSON object with its members in the order they were written.
+type Object []Member
+
+// ErrNotObject means the JSON is valid but not an object.
+var ErrNotObject = errors.New("fhirjson: not a JSON object")
+
+// ParseObject splits a JSON object into its members. Invalid JSON, trailing data and
+// duplicate keys are errors.
+func ParseObject(data []byte) (Object, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("fhirjson: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, ErrNotObject
+	}
+	var obj Object
+	seen := make(map[string]struct{}, 16)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("fhirjson: %w", err)
+		}
+		key, _ := tok.(string)
+		if _, dup := seen[key]; dup {
+			return nil, fmt.Errorf("fhirjson: duplicate member %q", key)
+		}
+		seen[key] = struct{}{}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("fhirjson: member %q: %w", key, err)
+		}
+		obj = append(obj, Member{Key: key, Value: raw})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("fhirjson: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("fhirjson: data after the JSON object")
+	}
+	return obj, nil
+}
+
+// Get returns the raw value of key.
+func (o Object) Get(key string) (json.RawMessage, bool) {
+	for _, m := range o {
+		if m.Key == key {
+			return m.Value, true
+		}
+	}
+	return nil, false
+}
+
+// String returns the value of key when it is a JSON string.
+func (o Object) String(key string) (string, bool) {
+	raw, ok := o.Get(key)
+	if !ok {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// Set replaces the value of key, or appends the member when absent.
+func (o Object) Set(key string, value json.RawMessage) Object {
+	for i := range o {
+		if o[i].Key == key {
+			o[i].Value = value
+			return o
+		}
+	}
+	return append(o, Member{Key: key, Value: value})
+}
+
+// Delete removes key.
+func (o Object) Delete(key string) Object {
+	out := o[:0]
+	for _, m := range o {
+		if m.Key != key {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Bytes encodes the object compactly. Raw values are compacted, not re-encoded.
+func (o Object) Bytes() []byte {
+	var buf bytes.Buffer
+	o.writeTo(&buf)
+	return buf.Bytes()
+}
+
+func (o Object) writeTo(buf *bytes.Buffer) {
+	buf.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		writeString(buf, m.Key)
+		buf.WriteByte(':')
+		if err := json.Compact(buf, m.Value); err != nil {
+			// Values come from ParseObject or from Marshal: always valid JSON.
+			panic(fmt.Sprintf("fhirjson: invalid raw value for %q: %v", m.Key, err))
+		}
+	}
+	buf.WriteByte('}')
+}
+
+// Quote returns s as a JSON string without HTML escaping.
+func Quote(s string) json.RawMessage {
+	var buf bytes.Buffer
+	writeString(&buf, s)
+	return buf.Bytes()
+}
+
+func writeString(buf *bytes.Buffer, s string) {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)           // strings always encode
+	buf.Truncate(buf.Len() - 1) // Encode appends a newline
+}
+
+// FormatInstant renders t as a FHIR instant with microsecond precision in UTC.
+func FormatInstant(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}
+
+// Stamp returns the resource with the server-owned members set: id, meta.versionId and
+// meta.lastUpdated. Other meta members (profile, tag, security, source, extensions) are
+// kept. resourceType, id and meta come first; the rest keep their order. A deleted or
+// absent meta.versionId in the input is replaced, never trusted.
+func Stamp(obj Object, id string, version int64, lastUpdated time.Time) (Object, error) {
+	var meta Object
+	if raw, ok := obj.Get("meta"); ok {
+		m, err := ParseObject(raw)
+		if err != nil {
+			return nil, fmt.Errorf("fhirjson: meta: %w", err)
+		}
+		meta = m
+	}
+	meta = meta.Delete("versionId").Delete("lastUpdated")
+	meta = append(Object{
+		{Key: "versionId", Value: Quote(strconv.FormatInt(version, 10))},
+		{Key: "lastUpdated", Value: Quote(FormatInstant(lastUpdated))},
+	}, meta...)
+
+	out := make(Object, 0, len(obj)+2)
+	if rt, ok := obj.Get("resourceType"); ok {
+		out = append(out, Member{Key: "resourceType", Value: rt})
+	}
+	out = append(out, Member{Key: "id", Value: Quote(id)}, Member{Key: "meta", Value: meta.Bytes()})
+	for _, m := range obj {
+		switch m.Key {
+		case "resourceType", "id", "meta":
+		default:
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Pretty indents JSON for _pretty=true; number literals are kept as written.
+func Pretty(data []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, data, "", "  "); err != nil {
+		return data
+	}
+	return buf.Bytes()
+}
+
+// RewriteReferences returns data with the value of every "reference" member that is a
+// string passed through fn; fn reports whether to replace it. Everything else, number
+// literals included, is written back unchanged in meaning.
+func RewriteReferences(data []byte, fn func(ref string) (string, bool)) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var buf bytes.Buffer
+	buf.Grow(len(data))
+	if err := rewriteValue(dec, &buf, "", fn); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func rewriteValue(dec *json.Decoder, buf *bytes.Buffer, key string, fn func(string) (string, bool)) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("fhirjson: %w", err)
+	}
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			buf.WriteByte('{')
+			for first := true; dec.More(); first = false {
+				k, err := dec.Token()
+				if err != nil {
+					return fmt.Errorf("fhirjson: %w", err)
+				}
+				if !first {
+					buf.WriteByte(',')
+				}
+				ks, _ := k.(string)
+				writeString(buf, ks)
+				buf.WriteByte(':')
+				if err := rewriteValue(dec, buf, ks, fn); err != nil {
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return fmt.Errorf("fhirjson: %w", err)
+			}
+			buf.WriteByte('}')
+		case '[':
+			buf.WriteByte('[')
+			for first := true; dec.More(); first = false {
+				if !first {
+					buf.WriteByte(',')
+				}
+				if err := rewriteValue(dec, buf, key, fn); err != nil {
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil {
+				return fmt.Errorf("fhirjson: %w", err)
+			}
+			buf.WriteByte(']')
+		}
+	case string:
+		if key == "reference" {
+			if s, ok := fn(t); ok {
+				t = s
+			}
+		}
+		writeString(buf, t)
+	case json.Number:
+		buf.WriteString(t.String())
+	case bool:
+		buf.WriteString(strconv.FormatBool(t))
+	case nil:
+		buf.WriteString("null")
+	}
+	return nil
+}
+
+// Equal reports whether two JSON documents are equal in meaning: same members regardless
+// of order, same array order, numbers compared by their literal text.
+func Equal(a, b []byte) (bool, error) {
+	va, err := decodeGeneric(a)
+	if err != nil {
+		return false, err
+	}
+	vb, err := decodeGeneric(b)
+	if err != nil {
+		return false, err
+	}
+	return equalValue(va, vb), nil
+}
+
+func decodeGeneric(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("fhirjson: %w", err)
+	}
+	return v, nil
+}
+
+func equalValue(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !equalValue(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equalValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		y, ok := b.(json.Number)
+		return ok && x == y
+	default:
+		return a == b
+	}
+}

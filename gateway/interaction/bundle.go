@@ -1,0 +1,344 @@
+package interaction
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shch/fhirgw/gateway/fhirjson"
+	"github.com/shch/fhirgw/gateway/outcome"
+	"github.com/shch/fhirgw/gateway/store"
+)
+
+// inBundle is the part of a request Bundle the server reads.
+type inBundle struct {
+	Type  string    `json:"type"`
+	Entry []inEntry `json:"entry"`
+}
+
+type inEntry struct {
+	FullURL  string          `json:"fullUrl"`
+	Resource json.RawMessage `json:"resource"`
+	Request  *struct {
+		Method          string `json:"method"`
+		URL             string `json:"url"`
+		IfNoneMatch     string `json:"ifNoneMatch"`
+		IfModifiedSince string `json:"ifModifiedSince"`
+		IfMatch         string `json:"ifMatch"`
+		IfNoneExist     string `json:"ifNoneExist"`
+	} `json:"request"`
+}
+
+// txEntry is one entry of a batch or transaction on its way through.
+type txEntry struct {
+	index int
+	req   *Request
+	rt    route
+	resp  *Response
+}
+
+// processing order of a transaction (https://hl7.org/fhir/R4/http.html#trules).
+var methodOrder = map[string]int{http.MethodDelete: 0, http.MethodPost: 1, http.MethodPut: 2, http.MethodPatch: 2, http.MethodGet: 3, http.MethodHead: 3}
+
+func (s *Service) bundle(ctx context.Context, req *Request) *Response {
+	resp, err := s.bundleErr(ctx, req)
+	if err != nil {
+		var oe *outcome.Error
+		if errors.As(err, &oe) {
+			resp = failure(oe, "", "Bundle")
+		} else {
+			resp = s.storeFailure(ctx, err)
+		}
+	}
+	resp.Interaction = "batch-transaction"
+	return resp
+}
+
+func (s *Service) bundleErr(ctx context.Context, req *Request) (*Response, error) {
+	// Entry resources are checked one by one as their entries are processed, so that a
+	// batch answers each entry on its own and a transaction names the failing entry.
+	if _, err := parseResource(req.Body, "Bundle", isEntryResource); err != nil {
+		return nil, err
+	}
+	var b inBundle
+	if err := json.Unmarshal(req.Body, &b); err != nil {
+		return nil, outcome.BadRequest("the Bundle cannot be read: %v", err)
+	}
+	if b.Type != "batch" && b.Type != "transaction" {
+		return nil, outcome.At(http.StatusBadRequest, "invalid", "Bundle.type", "POST to the base takes a batch or transaction Bundle, not %q", b.Type)
+	}
+	entries := make([]*txEntry, len(b.Entry))
+	for i, e := range b.Entry {
+		te, err := s.entryRequest(i, e, req.Prefer)
+		if err != nil {
+			if b.Type == "transaction" {
+				return nil, err
+			}
+			te = &txEntry{index: i, resp: failure(outcome.From(err), "", "")}
+		}
+		entries[i] = te
+	}
+	if b.Type == "batch" {
+		return s.batch(ctx, entries, req.Prefer), nil
+	}
+	return s.transaction(ctx, entries, b.Entry, req.Prefer)
+}
+
+// entryRequest turns a Bundle entry into a Request.
+func (s *Service) entryRequest(i int, e inEntry, prefer string) (*txEntry, error) {
+	where := fmt.Sprintf("Bundle.entry[%d]", i)
+	if e.Request == nil || e.Request.Method == "" || e.Request.URL == "" {
+		return nil, outcome.At(http.StatusBadRequest, "required", where+".request", "entry %d has no request method and url", i)
+	}
+	method := strings.ToUpper(e.Request.Method)
+	if _, ok := methodOrder[method]; !ok {
+		return nil, outcome.At(http.StatusBadRequest, "value", where+".request.method", "entry %d: unsupported method %q", i, e.Request.Method)
+	}
+	raw := strings.TrimPrefix(e.Request.URL, s.cfg.BaseURL+"/")
+	u, err := url.Parse(raw)
+	if err != nil || u.IsAbs() {
+		return nil, outcome.At(http.StatusBadRequest, "value", where+".request.url", "entry %d: request.url %q must be relative to this server's base", i, e.Request.URL)
+	}
+	r := &Request{Method: method, Path: u.Path, Query: u.Query(), IfMatch: e.Request.IfMatch,
+		IfNoneMatch: e.Request.IfNoneMatch, IfNoneExist: e.Request.IfNoneExist, Prefer: prefer}
+	if e.Request.IfModifiedSince != "" {
+		if t, err := time.Parse(time.RFC3339, e.Request.IfModifiedSince); err == nil {
+			r.IfModifiedSince = t
+		}
+	}
+	switch method {
+	case http.MethodPost, http.MethodPut:
+		if len(e.Resource) == 0 {
+			return nil, outcome.At(http.StatusBadRequest, "required", where+".resource", "entry %d: %s needs a resource", i, method)
+		}
+		r.Body, r.ContentType = e.Resource, "application/fhir+json"
+	case http.MethodPatch:
+		// FHIR carries a JSON Patch in a Binary resource whose data is the patch document.
+		var bin struct {
+			ResourceType string `json:"resourceType"`
+			ContentType  string `json:"contentType"`
+			Data         []byte `json:"data"`
+		}
+		if err := json.Unmarshal(e.Resource, &bin); err != nil || bin.ResourceType != "Binary" {
+			return nil, outcome.At(http.StatusBadRequest, "invalid", where+".resource", "entry %d: a PATCH entry carries a Binary with the JSON Patch", i)
+		}
+		r.Body, r.ContentType = bin.Data, bin.ContentType
+	}
+	rt, ok := parsePath(r.Path)
+	if !ok || rt.typ == "" && !rt.history && !rt.metadata {
+		return nil, outcome.At(http.StatusBadRequest, "value", where+".request.url", "entry %d: request.url %q does not address a resource type", i, e.Request.URL)
+	}
+	return &txEntry{index: i, req: r, rt: rt}, nil
+}
+
+func (s *Service) batch(ctx context.Context, entries []*txEntry, prefer string) *Response {
+	for _, e := range entries {
+		if e.resp == nil {
+			e.resp = s.Handle(ctx, e.req)
+		}
+	}
+	return s.bundleResponse("batch-response", entries, prefer)
+}
+
+func (s *Service) transaction(ctx context.Context, entries []*txEntry, raw []inEntry, prefer string) (*Response, error) {
+	var failed *Response
+	err := s.store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		failed = nil
+		for _, e := range entries {
+			e.resp = nil
+			e.req.assignedID = ""
+		}
+		refs, err := s.resolveTargets(ctx, tx, entries, raw)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if len(e.req.Body) == 0 || e.req.Method == http.MethodPatch {
+				continue
+			}
+			body, err := s.rewriteReferences(ctx, tx, e, refs)
+			if err != nil {
+				return err
+			}
+			e.req.Body = body
+		}
+		for order := 0; order <= 3; order++ {
+			for _, e := range entries {
+				if methodOrder[e.req.Method] != order {
+					continue
+				}
+				if e.rt.typ != "" && !isKnownType(e.rt.typ) {
+					return outcome.At(http.StatusNotFound, "not-found", fmt.Sprintf("Bundle.entry[%d].request.url", e.index), "entry %d: unknown resource type %q", e.index, e.rt.typ)
+				}
+				e.resp = s.exec(ctx, tx, tx, e.req, e.rt)
+				e.resp.ResourceType = e.rt.typ
+				if e.resp.Status >= 400 {
+					failed = e.resp
+					prefixDiagnostics(failed, e.index)
+					return errRollback
+				}
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errRollback) {
+		return failed, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.bundleResponse("transaction-response", entries, prefer), nil
+}
+
+// prefixDiagnostics says which entry failed in the OperationOutcome of a transaction.
+func prefixDiagnostics(resp *Response, index int) {
+	var oo struct {
+		ResourceType string          `json:"resourceType"`
+		Issue        []outcome.Issue `json:"issue"`
+	}
+	if json.Unmarshal(resp.Body, &oo) != nil || len(oo.Issue) == 0 {
+		return
+	}
+	for i := range oo.Issue {
+		oo.Issue[i].Diagnostics = fmt.Sprintf("transaction entry %d: %s", index, oo.Issue[i].Diagnostics)
+		// Paths inside the entry's resource ("Patient.gender") become paths in the
+		// Bundle the client sent ("Bundle.entry[1].resource.gender").
+		for j, expr := range oo.Issue[i].Expression {
+			if _, rest, ok := strings.Cut(expr, "."); ok && !strings.HasPrefix(expr, "Bundle.entry[") {
+				oo.Issue[i].Expression[j] = fmt.Sprintf("Bundle.entry[%d].resource.%s", index, rest)
+			}
+		}
+	}
+	resp.Body = outcome.Resource(oo.Issue...)
+	resp.Outcome = true
+}
+
+// resolveTargets decides, before anything is written, which resource each entry with a
+// fullUrl will become, so that entries can refer to each other by fullUrl (urn:uuid:...).
+func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*txEntry, raw []inEntry) (map[string]string, error) {
+	refs := map[string]string{}
+	for _, e := range entries {
+		target := ""
+		switch {
+		case e.req.Method == http.MethodPost && e.rt.id == "" && e.rt.typ != "":
+			if e.req.IfNoneExist != "" {
+				q, err := conditionQuery(e.req.IfNoneExist, e.rt.typ)
+				if err != nil {
+					return nil, err
+				}
+				m, err := s.matchLocked(ctx, tx, e.rt.typ, q)
+				if err != nil {
+					return nil, err
+				}
+				if len(m) == 1 {
+					target = e.rt.typ + "/" + m[0].ID
+					break
+				}
+			}
+			e.req.assignedID = s.cfg.NewID()
+			target = e.rt.typ + "/" + e.req.assignedID
+		case e.req.Method == http.MethodPut && e.rt.id != "":
+			target = e.rt.typ + "/" + e.rt.id
+		case e.req.Method == http.MethodPut && e.rt.typ != "" && len(e.req.Query) > 0:
+			m, err := s.matchLocked(ctx, tx, e.rt.typ, e.req.Query)
+			if err != nil {
+				return nil, err
+			}
+			if len(m) == 1 {
+				target = e.rt.typ + "/" + m[0].ID
+			}
+		}
+		if full := raw[e.index].FullURL; full != "" && target != "" {
+			refs[full] = target
+		}
+	}
+	return refs, nil
+}
+
+// rewriteReferences points references at the resources other entries become, and
+// resolves conditional references (Patient?identifier=...) to the one resource they match.
+func (s *Service) rewriteReferences(ctx context.Context, tx store.Tx, e *txEntry, refs map[string]string) ([]byte, error) {
+	var failure error
+	out, err := fhirjson.RewriteReferences(e.req.Body, func(ref string) (string, bool) {
+		if t, ok := refs[ref]; ok {
+			return t, true
+		}
+		if strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:") {
+			if failure == nil {
+				failure = outcome.At(http.StatusBadRequest, "not-found", fmt.Sprintf("Bundle.entry[%d].resource", e.index), "entry %d refers to %s, which no entry of the transaction has as fullUrl", e.index, ref)
+			}
+			return "", false
+		}
+		typ, query, ok := strings.Cut(ref, "?")
+		if !ok || !isKnownType(typ) {
+			return "", false
+		}
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			failure = outcome.BadRequest("entry %d: conditional reference %q is not a search", e.index, ref)
+			return "", false
+		}
+		m, err := s.matchLocked(ctx, tx, typ, q)
+		switch {
+		case err != nil:
+			failure = err
+		case len(m) == 0:
+			failure = outcome.At(http.StatusNotFound, "not-found", fmt.Sprintf("Bundle.entry[%d].resource", e.index), "entry %d: conditional reference %q matches no resource", e.index, ref)
+		case len(m) > 1:
+			failure = outcome.At(http.StatusPreconditionFailed, "multiple-matches", fmt.Sprintf("Bundle.entry[%d].resource", e.index), "entry %d: conditional reference %q matches %d resources", e.index, ref, len(m))
+		default:
+			return typ + "/" + m[0].ID, true
+		}
+		return "", false
+	})
+	if err != nil {
+		return nil, outcome.BadRequest("entry %d: %v", e.index, err)
+	}
+	if failure != nil {
+		return nil, failure
+	}
+	return out, nil
+}
+
+func (s *Service) bundleResponse(typ string, entries []*txEntry, prefer string) *Response {
+	b := s.newBundle(typ)
+	ret := preferReturn(prefer)
+	for _, e := range entries {
+		r := e.resp
+		be := bundleEntry{Response: &entryResponse{
+			Status:       strconv.Itoa(r.Status) + " " + http.StatusText(r.Status),
+			ETag:         r.ETag,
+			LastModified: instant(r.LastModified),
+		}}
+		if r.Location != "" {
+			be.Response.Location = r.Location
+			parts := strings.Split(r.Location, "/")
+			if len(parts) >= 2 {
+				be.FullURL = s.fullURL(parts[0], parts[1])
+			}
+		}
+		switch {
+		case r.Outcome:
+			be.Response.Outcome = r.Body
+		case len(r.Body) == 0:
+		case ret == "minimal":
+		case ret == "OperationOutcome":
+			be.Response.Outcome = outcome.Resource()
+		default:
+			be.Resource = r.Body
+		}
+		b.Entry = append(b.Entry, be)
+	}
+	return &Response{Status: http.StatusOK, Body: b.encode()}
+}
+
+var entryResource = regexp.MustCompile(`^Bundle\.entry\[\d+\]\.resource([.\[]|$)`)
+
+func isEntryResource(expr string) bool { return entryResource.MatchString(expr) }

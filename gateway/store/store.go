@@ -1,0 +1,342 @@
+// Package store defines how the gateway keeps FHIR resources: every version of every
+// resource, together with the search index rows extracted from it, written atomically.
+//
+// The gateway decides what a resource looks like (id, meta, index values); a Store only
+// keeps it. Implementations live in sub-packages (sqlite for the embedded default,
+// postgres for production) and must pass the contract suite in storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every Store returns, so that callers can map them to FHIR outcomes.
+var (
+	// ErrNotFound means the resource (or the version asked for) never existed.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a write lost a race: the version it meant to write already exists.
+	ErrConflict = errors.New("store: version conflict")
+)
+
+// Resource is one stored version of a FHIR resource.
+type Resource struct {
+	Type        string
+	ID          string
+	Version     int64     // 1, 2, 3, ... per resource
+	LastUpdated time.Time // UTC, truncated to microseconds
+	Deleted     bool      // this version records a delete; Body is empty
+	// Method is the interaction that produced the version: POST, PUT, PATCH or DELETE.
+	// History bundles report it in entry.request.method.
+	Method string
+	// Body is the resource JSON exactly as the gateway wrote it, id and meta included.
+	Body []byte
+	// Seq orders every write in the store; history pages by it. Set by the store.
+	Seq int64
+}
+
+// Store keeps resources. Implementations are safe for concurrent use.
+type Store interface {
+	Reader
+	// Update runs fn in one write transaction: everything fn writes commits together or
+	// not at all. If fn returns an error the transaction is rolled back and Update
+	// returns that error. Update may call fn again when the database asks for a retry
+	// (deadlock, serialization failure), so fn must not have effects outside tx.
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// Ping reports whether the store can serve requests.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources; in-flight calls finish first.
+	Close() error
+}
+
+// Reader is the read side of a store, outside or inside a transaction.
+type Reader interface {
+	// Read returns the current version of a resource. A deleted resource is returned
+	// with Deleted set. ErrNotFound when the resource never existed.
+	// Inside a Tx, Read also locks the resource until the transaction ends, so that a
+	// read-check-write sequence cannot interleave with another writer.
+	Read(ctx context.Context, typ, id string) (Resource, error)
+	// VRead returns one version of a resource. ErrNotFound when there is no such version.
+	VRead(ctx context.Context, typ, id string, version int64) (Resource, error)
+	// History lists versions newest first.
+	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
+	// Search finds current, not deleted resources.
+	Search(ctx context.Context, q Query) (Page, error)
+}
+
+// Tx is a write transaction.
+type Tx interface {
+	Reader
+	// Put writes r as the newest version of its resource, replaces the resource's index
+	// rows with idx (nil or empty for a delete) and records the version in history.
+	// r.Version must be one more than the current version (1 for a resource that never
+	// existed); otherwise Put returns ErrConflict. Put sets nothing in r.Body.
+	Put(ctx context.Context, r Resource, idx *Index) error
+	// Lock takes a lock on an arbitrary key until the transaction ends. Conditional
+	// create uses it so that two requests with the same condition cannot both create.
+	Lock(ctx context.Context, key string) error
+}
+
+// HistoryQuery selects versions for a history interaction.
+type HistoryQuery struct {
+	Type  string    // empty: every type (system history)
+	ID    string    // empty: every resource of Type (type history); requires Type
+	Since time.Time // zero: no lower bound; otherwise LastUpdated >= Since
+	Count int       // page size, > 0
+	// Before continues a listing: only versions with Seq < Before. Zero starts at the newest.
+	Before int64
+}
+
+// HistoryPage is one page of history, newest first.
+type HistoryPage struct {
+	Versions []Resource
+	// Next is the Before value of the following page; zero when this is the last page.
+	Next int64
+}
+
+// Index holds the search index rows extracted from one resource version. Each row names
+// the search parameter (its code, for example "identifier" or "birthdate") it belongs to.
+type Index struct {
+	Strings    []StringEntry
+	Tokens     []TokenEntry
+	References []ReferenceEntry
+	Dates      []DateEntry
+	Quantities []QuantityEntry
+	Numbers    []NumberEntry
+	URIs       []URIEntry
+}
+
+// Len is the number of rows in the index.
+func (x *Index) Len() int {
+	if x == nil {
+		return 0
+	}
+	return len(x.Strings) + len(x.Tokens) + len(x.References) + len(x.Dates) +
+		len(x.Quantities) + len(x.Numbers) + len(x.URIs)
+}
+
+// StringEntry indexes a string value. Norm is the value folded for the default
+// starts-with, case- and accent-insensitive match; Exact is the value as written.
+type StringEntry struct {
+	Param string
+	Norm  string
+	Exact string
+}
+
+// TokenEntry indexes a code, identifier, boolean or similar value. Text is the display
+// text searched by the :text modifier, folded like StringEntry.Norm.
+type TokenEntry struct {
+	Param  string
+	System string
+	Code   string
+	Text   string
+}
+
+// ReferenceEntry indexes a reference. A local reference has TargetType and TargetID; an
+// absolute or canonical reference also (or only) has URL.
+type ReferenceEntry struct {
+	Param      string
+	TargetType string
+	TargetID   string
+	URL        string
+}
+
+// DateEntry indexes a date, dateTime, instant or Period as the closed range it covers.
+type DateEntry struct {
+	Param string
+	Low   time.Time
+	High  time.Time
+}
+
+// QuantityEntry indexes a Quantity (or Money, Duration, ...).
+type QuantityEntry struct {
+	Param  string
+	Value  float64
+	System string
+	Code   string
+	Unit   string
+}
+
+// NumberEntry indexes an integer or decimal.
+type NumberEntry struct {
+	Param string
+	Value float64
+}
+
+// URIEntry indexes a uri, url or canonical.
+type URIEntry struct {
+	Param string
+	URI   string
+}
+
+// ParamKind is a FHIR search parameter type.
+type ParamKind int
+
+// The search parameter types the index tables cover.
+const (
+	KindToken ParamKind = iota + 1
+	KindString
+	KindReference
+	KindDate
+	KindQuantity
+	KindNumber
+	KindURI
+)
+
+// Query is a search over current, not deleted resources.
+type Query struct {
+	Type  string   // resource type; empty with Types for a system search
+	Types []string // system search: any of these types; empty with Type empty: all types
+	// Where holds clauses that must all match (AND).
+	Where []Clause
+	// Sort orders the matches; empty: newest first (lastUpdated descending, then id).
+	// Resources without a value for a sort key come after those with one.
+	Sort []SortKey
+	// Count is the page size; zero asks only for the total.
+	Count  int
+	Offset int
+	// Total asks the store to count every match, not just the page.
+	Total bool
+}
+
+// SortKey orders search results by a search parameter's indexed values ("_id" and
+// "_lastUpdated" sort on the resource itself).
+type SortKey struct {
+	Param string
+	Kind  ParamKind
+	Desc  bool
+}
+
+// Clause matches when any of its values matches (OR). Exactly one of the value slices is
+// used, chosen by Kind. The special parameters "_id" and "_lastUpdated" are answered from
+// the resource itself, not from the index tables.
+type Clause struct {
+	Param string
+	Kind  ParamKind
+	// Not inverts the clause: resources with no value matching (token :not, ne).
+	Not bool
+	// Missing, when set, asks for resources with (false) or without (true) any value for
+	// Param; the value slices are ignored.
+	Missing    *bool
+	Tokens     []TokenMatch
+	Dates      []DateMatch
+	Strings    []StringMatch
+	References []ReferenceMatch
+	Quantities []QuantityMatch // also number parameters (System and Code empty)
+	URIs       []URIMatch
+	// Chain matches resources whose reference parameter Param points at a resource
+	// of Chain.Type that matches Chain.Where (subject:Patient.name=...).
+	Chain *Chain
+	// Has matches resources that a resource of Has.Type refers to through Has.Param,
+	// where that resource matches Has.Where (_has:Observation:patient:code=...).
+	Has *Has
+	// Compartment matches resources in a compartment (Patient/123/...): those that
+	// refer to the compartment's resource through any of the parameters listed for their
+	// type. Param and Kind are ignored.
+	Compartment *Compartment
+}
+
+// Chain is the target side of a chained search.
+type Chain struct {
+	Type  string // the target resource type; empty: any type the reference names
+	Where Clause
+}
+
+// Has is the source side of a reverse chain (_has).
+type Has struct {
+	Type  string // the referring resource type
+	Param string // its reference parameter
+	Where Clause
+}
+
+// Compartment selects the resources of one compartment instance.
+type Compartment struct {
+	Type   string              // "Patient"
+	ID     string              // "123"
+	Params map[string][]string // resource type -> its reference parameters that link it
+}
+
+// TokenMatch matches a token. AnySystem means the search gave no system ("code");
+// otherwise System must equal ("|code" has System ""). An empty Code matches any code
+// in System ("system|"). Text, when set, matches the folded display text by prefix
+// instead (the :text modifier).
+type TokenMatch struct {
+	AnySystem bool
+	System    string
+	Code      string
+	Text      string
+}
+
+// DateMatch matches a date index range against a search range with a FHIR prefix
+// (eq, ne, lt, gt, le, ge, sa, eb, ap). Low and High bound the value as written.
+type DateMatch struct {
+	Prefix string
+	Low    time.Time
+	High   time.Time
+}
+
+// StringMode is how a string value matches.
+type StringMode int
+
+// String match modes: the default starts-with on folded text, :exact, :contains.
+const (
+	StringPrefix StringMode = iota
+	StringExact
+	StringContains
+)
+
+// StringMatch matches a string parameter. Value is folded (for prefix and contains)
+// by the caller, or as written (exact).
+type StringMatch struct {
+	Value string
+	Mode  StringMode
+}
+
+// ReferenceMatch matches a reference. Type and ID match a local reference (an empty Type:
+// any type); URL matches an absolute reference or canonical exactly.
+type ReferenceMatch struct {
+	Type string
+	ID   string
+	URL  string
+}
+
+// QuantityMatch matches a quantity or number with a FHIR prefix. [Low, High) is the
+// range the value as written denotes (its implied precision); Value is the value itself
+// for the comparison prefixes. AnyUnit ignores System and Code; an empty System with a
+// Code matches the code or the unit text.
+type QuantityMatch struct {
+	Prefix  string
+	Value   float64
+	Low     float64
+	High    float64
+	AnyUnit bool
+	System  string
+	Code    string
+}
+
+// URIMode is how a uri value matches.
+type URIMode int
+
+// URI match modes: exact, :below (the value is a prefix of the stored uri), :above (the
+// stored uri is a prefix of the value).
+const (
+	URIExact URIMode = iota
+	URIBelow
+	URIAbove
+)
+
+// URIMatch matches a uri parameter.
+type URIMatch struct {
+	Value string
+	Mode  URIMode
+}
+
+// Page is one page of search results.
+type Page struct {
+	Resources []Resource
+	// Total is the number of matches when Query.Total was set, otherwise -1.
+	Total int
+	// More reports whether matches follow this page.
+	More bool
+}
