@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/shch/fhirgw/gateway/index"
+	"github.com/shch/fhirgw/gateway/searchparam"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -463,18 +466,41 @@ func TestCapabilityStatement(t *testing.T) {
 	if len(resources) != 146 {
 		t.Errorf("%d resource types, want the 146 of R4", len(resources))
 	}
+	// Patient claims exactly the official parameters the server indexes: every R4
+	// Patient (and Resource/DomainResource) parameter of a supported type that has a
+	// FHIRPath expression, plus _id and _lastUpdated.
+	want := []string{"_id", "_lastUpdated"}
+	for _, d := range index.Applicable(searchparam.Official(), "Patient") {
+		if _, ok := index.KindOf(d.Type); ok && index.ForType(d.Expression, "Patient") != "" {
+			want = append(want, d.Code)
+		}
+	}
+	sort.Strings(want)
+	claimed := 0
 	for _, r := range resources {
 		rm := r.(map[string]any)
-		if rm["type"] != "Patient" {
-			continue
-		}
+		typ := rm["type"].(string)
 		var params []string
 		for _, p := range asSlice(rm["searchParam"]) {
-			params = append(params, p.(map[string]any)["name"].(string))
+			name := p.(map[string]any)["name"].(string)
+			params = append(params, name)
+			// Nothing claimed that is not implemented: every claimed parameter is
+			// accepted under strict handling.
+			if typ == "Patient" || typ == "Observation" || typ == "SearchParameter" || typ == "Bundle" {
+				s.Must(http.StatusOK, "GET", typ+"?"+name+":missing=true&_count=1", nil, "Prefer", "handling=strict")
+			}
+			claimed++
 		}
-		if strings.Join(params, ",") != "_id,_lastUpdated,identifier" {
-			t.Errorf("Patient search parameters = %v", params)
+		if typ != "Patient" {
+			continue
 		}
+		sort.Strings(params)
+		if strings.Join(params, ",") != strings.Join(want, ",") {
+			t.Errorf("Patient search parameters = %v, want %v", params, want)
+		}
+	}
+	if claimed < 1300 {
+		t.Errorf("only %d search parameters claimed across all types", claimed)
 	}
 	// Every interaction claimed answers: spot-check via the API.
 	s.Must(http.StatusOK, "GET", "Patient/_history", nil)

@@ -43,7 +43,10 @@ func New(st store.Store, opts Options) *Gateway {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	timed := m.Store(st)
-	ix := index.NewIdentifiers(searchparam.Official(), fhirschema.ResourceTypes())
+	ix, errs := index.NewExtractor(searchparam.Official(), fhirschema.ResourceTypes(), nil)
+	for _, err := range errs {
+		opts.Log.Warn("search parameter left out", "err", err)
+	}
 	svc := interaction.New(timed, ix, interaction.Config{BaseURL: opts.BaseURL, Version: opts.Version, Log: opts.Log})
 	srv := rest.New(svc, rest.Options{
 		BaseURL: opts.BaseURL, MaxBody: opts.MaxBody, Log: opts.Log,

@@ -26,6 +26,7 @@ type Element struct {
 	Choice  bool     // a choice element: JSON names are Name + capitalised type code
 	Repeats bool     // max "*" or > 1: a JSON array
 	Min     int      // minimum cardinality
+	Summary bool     // part of the summary view (_summary=true)
 }
 
 type kind byte
@@ -111,6 +112,7 @@ func parse(table string) (*schema, error) {
 				Types:   strings.Split(f[1], ","),
 				Choice:  strings.Contains(f[2], "c"),
 				Repeats: strings.Contains(f[2], "r"),
+				Summary: strings.Contains(f[2], "s"),
 				Min:     min,
 			})
 		default:

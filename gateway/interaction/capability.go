@@ -3,9 +3,11 @@ package interaction
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/index"
 )
 
 // The CapabilityStatement is derived from what the code does: the interactions below are
@@ -38,7 +40,15 @@ type capResource struct {
 	ConditionalRead   string           `json:"conditionalRead"`
 	ConditionalUpdate bool             `json:"conditionalUpdate"`
 	ConditionalDelete string           `json:"conditionalDelete"`
+	SearchInclude     []string         `json:"searchInclude,omitempty"`
+	SearchRevInclude  []string         `json:"searchRevInclude,omitempty"`
 	SearchParam       []capSearchParam `json:"searchParam,omitempty"`
+	Operation         []capOperation   `json:"operation,omitempty"`
+}
+
+type capOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
 }
 
 func (s *Service) capabilities() *Response {
@@ -51,9 +61,11 @@ func (s *Service) capabilities() *Response {
 		URL         string `json:"url,omitempty"`
 	}
 	type rest struct {
-		Mode        string        `json:"mode"`
-		Resource    []capResource `json:"resource"`
-		Interaction []capCode     `json:"interaction"`
+		Mode        string           `json:"mode"`
+		Resource    []capResource    `json:"resource"`
+		Interaction []capCode        `json:"interaction"`
+		SearchParam []capSearchParam `json:"searchParam,omitempty"`
+		Compartment []string         `json:"compartment,omitempty"`
 	}
 	cs := struct {
 		ResourceType   string         `json:"resourceType"`
@@ -77,7 +89,16 @@ func (s *Service) capabilities() *Response {
 		Format:         formats,
 		PatchFormat:    patchFormats,
 	}
-	r := rest{Mode: "server", Interaction: []capCode{{"transaction"}, {"batch"}, {"history-system"}}}
+	r := rest{Mode: "server", Interaction: []capCode{{"transaction"}, {"batch"}, {"history-system"}, {"search-system"}},
+		Compartment: []string{"http://hl7.org/fhir/CompartmentDefinition/patient"}}
+	r.SearchParam = append(r.SearchParam,
+		capSearchParam{Name: "_id", Definition: "http://hl7.org/fhir/SearchParameter/Resource-id", Type: "token"},
+		capSearchParam{Name: "_lastUpdated", Definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", Type: "date"})
+	for _, d := range s.indexer.Params("Patient") {
+		if _, ok := index.KindOf(d.Type); ok && (slices.Contains(d.Base, "Resource") || slices.Contains(d.Base, "DomainResource")) {
+			r.SearchParam = append(r.SearchParam, capSearchParam{Name: d.Code, Definition: d.URL, Type: d.Type})
+		}
+	}
 	for _, typ := range fhirschema.ResourceTypes() {
 		cr := capResource{
 			Type: typ, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true,
@@ -91,10 +112,17 @@ func (s *Service) capabilities() *Response {
 			capSearchParam{Name: "_lastUpdated", Definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", Type: "date"},
 		)
 		for _, d := range s.indexer.Params(typ) {
-			if _, ok := kindOf(d); !ok {
+			if _, ok := index.KindOf(d.Type); !ok {
 				continue
 			}
 			cr.SearchParam = append(cr.SearchParam, capSearchParam{Name: d.Code, Definition: d.URL, Type: d.Type})
+			if d.Type == "reference" {
+				cr.SearchInclude = append(cr.SearchInclude, typ+":"+d.Code)
+			}
+		}
+		cr.SearchRevInclude = s.revIncludes[typ]
+		if typ == "Patient" {
+			cr.Operation = []capOperation{{Name: "everything", Definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything"}}
 		}
 		r.Resource = append(r.Resource, cr)
 	}

@@ -51,6 +51,11 @@ type Service struct {
 	store   store.Store
 	indexer Indexer
 	cfg     Config
+	// revIncludes lists, per target type, the Type:param pairs that can refer to it.
+	revIncludes map[string][]string
+	// patientCompartment maps each type to the parameters that put it in a Patient's
+	// compartment (the official CompartmentDefinition).
+	patientCompartment map[string][]string
 }
 
 // New returns a Service.
@@ -70,7 +75,20 @@ func New(st store.Store, ix Indexer, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{store: st, indexer: ix, cfg: cfg}
+	svc := &Service{store: st, indexer: ix, cfg: cfg, revIncludes: map[string][]string{},
+		patientCompartment: searchparam.Compartment("Patient")}
+	// Which reference parameters may point at each type, for _revinclude.
+	for _, src := range fhirschema.ResourceTypes() {
+		for _, d := range ix.Params(src) {
+			if d.Type != "reference" {
+				continue
+			}
+			for _, t := range d.Target {
+				svc.revIncludes[t] = append(svc.revIncludes[t], src+":"+d.Code)
+			}
+		}
+	}
+	return svc
 }
 
 // errRollback aborts a write transaction whose interaction failed; the failure itself is
@@ -155,17 +173,28 @@ func (s *Service) dispatch(ctx context.Context, r store.Reader, tx store.Tx, req
 			return nil, notAllowed(m, req.Path)
 		}
 		return s.capabilities(), nil
+	case rt.operation == "everything" && rt.typ == "Patient" && rt.id != "":
+		if m != http.MethodGet && m != http.MethodHead {
+			return nil, notAllowed(m, req.Path)
+		}
+		return s.everything(ctx, r, req, rt.id)
 	case rt.operation != "":
 		return nil, outcome.New(http.StatusNotImplemented, "not-supported", "operation $%s is not supported", rt.operation)
 	case rt.compType != "":
-		return nil, outcome.New(http.StatusNotImplemented, "not-supported", "compartment search is not supported yet")
+		if m != http.MethodGet && m != http.MethodHead {
+			return nil, notAllowed(m, req.Path)
+		}
+		return s.compartmentSearch(ctx, r, req, rt)
 	case rt.typ == "" && rt.history:
 		if m != http.MethodGet {
 			return nil, notAllowed(m, req.Path)
 		}
 		return s.history(ctx, r, req, rt)
 	case rt.typ == "":
-		return nil, outcome.New(http.StatusNotImplemented, "not-supported", "system-level search is not supported yet")
+		if m != http.MethodGet && m != http.MethodHead {
+			return nil, notAllowed(m, req.Path)
+		}
+		return s.search(ctx, r, req, "")
 	case rt.history:
 		if m != http.MethodGet {
 			return nil, notAllowed(m, req.Path)

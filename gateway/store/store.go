@@ -193,11 +193,25 @@ type Query struct {
 	// Sort orders the matches; empty: newest first (lastUpdated descending, then id).
 	// Resources without a value for a sort key come after those with one.
 	Sort []SortKey
+	// After and Before page by keyset in the default order (Sort must be empty): only
+	// matches after (or, in reverse, before) the cursor. With Before the page holds the
+	// matches just before the cursor, still in the default order, and More reports
+	// whether more precede them.
+	After  *Cursor
+	Before *Cursor
 	// Count is the page size; zero asks only for the total.
 	Count  int
 	Offset int
 	// Total asks the store to count every match, not just the page.
 	Total bool
+}
+
+// Cursor is a position in the default search order (LastUpdated descending, then ID,
+// then Type).
+type Cursor struct {
+	LastUpdated time.Time
+	ID          string
+	Type        string
 }
 
 // SortKey orders search results by a search parameter's indexed values ("_id" and
@@ -235,6 +249,10 @@ type Clause struct {
 	// refer to the compartment's resource through any of the parameters listed for their
 	// type. Param and Kind are ignored.
 	Compartment *Compartment
+	// Any matches when any of its clauses matches; All when all of them do. Param and
+	// Kind are ignored.
+	Any []Clause
+	All []Clause
 }
 
 // Chain is the target side of a chained search.
@@ -255,6 +273,8 @@ type Compartment struct {
 	Type   string              // "Patient"
 	ID     string              // "123"
 	Params map[string][]string // resource type -> its reference parameters that link it
+	// IncludeSelf adds the compartment's own resource (Patient/123 itself).
+	IncludeSelf bool
 }
 
 // TokenMatch matches a token. AnySystem means the search gave no system ("code");

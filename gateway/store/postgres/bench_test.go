@@ -102,7 +102,7 @@ func BenchmarkPutCreate(b *testing.B) {
 	ctx := context.Background()
 	var next atomic.Int64
 	b.ReportAllocs()
-	b.SetParallelism(4)
+	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

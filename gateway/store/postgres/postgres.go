@@ -309,5 +309,5 @@ func readErr(op, typ, id string, err error) error {
 	return fmt.Errorf("%s %s/%s: %w", op, typ, id, err)
 }
 
-// ensure the dialect used below stays the one sqlsearch builds for pgx.
+// dialect is the placeholder style of pgx ($1, $2, ...) for sqlsearch.
 const dialect = sqlsearch.Postgres

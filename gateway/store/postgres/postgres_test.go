@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/shch/fhirgw/conformance/fhirpkg"
@@ -45,7 +46,8 @@ func TestContract(t *testing.T) {
 
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()
-	s, err := postgres.Open(ctx, pgtest.NewDatabase(t))
+	dbURL := pgtest.NewDatabase(t)
+	s, err := postgres.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +67,23 @@ func TestMigrate(t *testing.T) {
 	want := newestMigration(t)
 	if v, err := s.SchemaVersion(ctx); err != nil || v != want {
 		t.Fatalf("schema version after migrate = %d, %v; want %d", v, err, want)
+	}
+	// Bodies are stored lz4-compressed, or uncompressed out of line without lz4.
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, table := range []string{"resources", "history"} {
+		var compression, storage string
+		err := conn.QueryRow(ctx, `SELECT attcompression::text, attstorage::text FROM pg_attribute
+			WHERE attrelid = $1::regclass AND attname = 'body'`, table).Scan(&compression, &storage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compression != "l" && storage != "e" {
+			t.Errorf("%s.body: compression %q, storage %q; want lz4 (l) or external (e)", table, compression, storage)
+		}
 	}
 	// Concurrent migrations (gateways starting together) must not trip over each other.
 	var wg sync.WaitGroup

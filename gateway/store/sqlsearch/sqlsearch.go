@@ -149,18 +149,62 @@ func BuildSearch(d Dialect, q store.Query, now time.Time) (Search, error) {
 	}
 	if q.Count > 0 {
 		s.Limit = q.Count + 1
-		var sb strings.Builder
-		sb.WriteString("SELECT " + ResourceColumns + w)
+		if (q.After != nil || q.Before != nil) && len(q.Sort) > 0 {
+			return Search{}, fmt.Errorf("sqlsearch: keyset paging needs the default order")
+		}
 		order, err := b.order(q)
 		if err != nil {
 			return Search{}, err
 		}
+		cols := ResourceColumns
+		if q.Before != nil {
+			// Walk backwards from the cursor; the outer query below puts the page back
+			// in order and moves the extra row (the one telling whether more precede
+			// the page) last, where the caller drops it.
+			order = "r.last_updated ASC, r.id DESC"
+			if q.Type == "" {
+				order += ", r.type DESC"
+			}
+			cols += ", ROW_NUMBER() OVER (ORDER BY " + order + ") AS rn"
+		}
+		var sb strings.Builder
+		sb.WriteString("SELECT " + cols + w)
+		switch {
+		case q.After != nil:
+			sb.WriteString(" AND " + b.keyset(q.After, q.Type == "", false))
+		case q.Before != nil:
+			sb.WriteString(" AND " + b.keyset(q.Before, q.Type == "", true))
+		}
 		sb.WriteString(" ORDER BY " + order)
 		args := append(b.args[:len(b.args):len(b.args)], int64(s.Limit), int64(q.Offset))
 		sb.WriteString(" LIMIT " + d.Placeholder(len(args)-1) + " OFFSET " + d.Placeholder(len(args)))
-		s.Page = Statement{SQL: sb.String(), Args: args}
+		sql := sb.String()
+		if q.Before != nil {
+			def := "r.last_updated DESC, r.id"
+			if q.Type == "" {
+				def += ", r.type"
+			}
+			args = append(args, int64(q.Count))
+			sql = "SELECT " + ResourceColumns + " FROM (" + sql + ") r ORDER BY CASE WHEN r.rn > " + d.Placeholder(len(args)) + " THEN 1 ELSE 0 END, " + def
+		}
+		s.Page = Statement{SQL: sql, Args: args}
 	}
 	return s, nil
+}
+
+// keyset selects the rows after (or before) c in the default order.
+func (b *builder) keyset(c *store.Cursor, system, before bool) string {
+	lt, gt := "<", ">"
+	if before {
+		lt, gt = ">", "<"
+	}
+	lu := b.arg(Micros(c.LastUpdated))
+	id := b.arg(c.ID)
+	tie := "r.id " + gt + " " + id
+	if system {
+		tie = "(r.id " + gt + " " + id + " OR (r.id = " + id + " AND r.type " + gt + " " + b.arg(c.Type) + "))"
+	}
+	return "(r.last_updated " + lt + " " + lu + " OR (r.last_updated = " + lu + " AND " + tie + "))"
 }
 
 // order is the ORDER BY list: the requested keys, then the stable default order the
@@ -291,6 +335,20 @@ func (b *builder) clause(sc scope, c store.Clause) (string, error) {
 
 func (b *builder) positive(sc scope, c store.Clause) (string, error) {
 	switch {
+	case len(c.Any) > 0 || len(c.All) > 0:
+		op, cs := " OR ", c.Any
+		if len(c.All) > 0 {
+			op, cs = " AND ", c.All
+		}
+		parts := make([]string, 0, len(cs))
+		for _, sub := range cs {
+			p, err := b.clause(sc, sub)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return "(" + strings.Join(parts, op) + ")", nil
 	case c.Compartment != nil:
 		return b.compartment(sc, c.Compartment)
 	case c.Has != nil:
@@ -413,11 +471,15 @@ func (b *builder) compartment(sc scope, c *store.Compartment) (string, error) {
 		}
 		alts = append(alts, "("+x+".type = "+b.arg(t)+" AND "+x+".param IN ("+strings.Join(in, ", ")+"))")
 	}
+	self := ""
+	if c.IncludeSelf {
+		self = " OR (" + sc.alias + ".type = " + b.arg(c.Type) + " AND " + sc.alias + ".id = " + b.arg(c.ID) + ")"
+	}
 	if len(alts) == 0 {
-		return "FALSE", nil
+		return "(FALSE" + self + ")", nil
 	}
 	cond := x + ".target_type = " + b.arg(c.Type) + " AND " + x + ".target_id = " + b.arg(c.ID) + " AND (" + strings.Join(alts, " OR ") + ")"
-	return "(" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM idx_reference " + x + " WHERE " + cond + ")", nil
+	return "((" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM idx_reference " + x + " WHERE " + cond + ")" + self + ")", nil
 }
 
 func (b *builder) tokenMatch(x string, m store.TokenMatch) string {

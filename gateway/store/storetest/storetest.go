@@ -41,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchKinds", testSearchKinds},
 		{"SearchChainHasCompartment", testChainHasCompartment},
 		{"SearchSort", testSearchSort},
+		{"SearchKeyset", testSearchKeyset},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"LockSerialisesConditionalCreate", testLock},
 	}
@@ -853,5 +854,56 @@ func testSearchSort(t *testing.T, s store.Store) {
 		if got := fmt.Sprint(ids(p)); got != tc.want {
 			t.Errorf("sort %+v = %s, want %s", tc.sort, got, tc.want)
 		}
+	}
+}
+
+// testSearchKeyset pages with cursors while resources are created and updated between
+// pages: no resource is seen twice, and every resource not touched is seen once.
+func testSearchKeyset(t *testing.T, s store.Store) {
+	for i := range 25 {
+		// Pairs share a lastUpdated, so the id tie-break matters.
+		put(t, s, res("Patient", fmt.Sprintf("k%02d", i), 1, base.Add(time.Duration(i/2)*time.Second), `{}`), nil)
+	}
+	seen := map[string]int{}
+	var pages [][]store.Resource
+	q := store.Query{Type: "Patient", Count: 10}
+	for n := 0; ; n++ {
+		p := search(t, s, q)
+		pages = append(pages, p.Resources)
+		for _, r := range p.Resources {
+			seen[r.ID]++
+		}
+		if n == 0 {
+			// Between pages: a new resource and an update of one already seen.
+			put(t, s, res("Patient", "new", 1, base.Add(time.Hour), `{}`), nil)
+			put(t, s, res("Patient", "k24", 2, base.Add(time.Hour+time.Second), `{}`), nil)
+		}
+		if !p.More {
+			break
+		}
+		last := p.Resources[len(p.Resources)-1]
+		q.After = &store.Cursor{LastUpdated: last.LastUpdated, ID: last.ID, Type: last.Type}
+		if n > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	for i := range 25 {
+		if id := fmt.Sprintf("k%02d", i); seen[id] != 1 {
+			t.Errorf("%s seen %d times", id, seen[id])
+		}
+	}
+	if seen["new"] != 0 {
+		t.Errorf("a resource created before the first cursor appeared on a later page")
+	}
+	// Backwards from the first row of the last page gives the page before it.
+	lastPage := pages[len(pages)-1]
+	first := lastPage[0]
+	p := search(t, s, store.Query{Type: "Patient", Count: 10, Before: &store.Cursor{LastUpdated: first.LastUpdated, ID: first.ID, Type: first.Type}})
+	want := pages[len(pages)-2]
+	if fmt.Sprint(ids(p)) != fmt.Sprint(ids(store.Page{Resources: want})) {
+		t.Errorf("previous page = %v, want %v", ids(p), ids(store.Page{Resources: want}))
+	}
+	if !p.More {
+		t.Errorf("previous page: More = false, but a page precedes it")
 	}
 }

@@ -51,6 +51,7 @@ type elementDef struct {
 	Path             string    `json:"path"`
 	Min              int       `json:"min"`
 	Max              string    `json:"max"`
+	IsSummary        bool      `json:"isSummary"`
 	ContentReference string    `json:"contentReference"`
 	Type             []typeRef `json:"type"`
 	Base             struct {
@@ -77,6 +78,7 @@ type elem struct {
 	choice  bool
 	repeats bool
 	min     int
+	summary bool
 }
 
 type typeDef struct {
@@ -183,7 +185,7 @@ func addType(types map[string]*typeDef, sd *structureDef, kind string) error {
 		if e.Base.Path != e.Path {
 			continue // inherited; check verifies the base type defines it
 		}
-		el := elem{min: e.Min}
+		el := elem{min: e.Min, summary: e.IsSummary}
 		if strings.HasSuffix(name, "[x]") {
 			el.choice = true
 			name = strings.TrimSuffix(name, "[x]")
@@ -294,6 +296,9 @@ func render(types map[string]*typeDef) ([]byte, error) {
 			}
 			if e.repeats {
 				flags += "r"
+			}
+			if e.summary {
+				flags += "s"
 			}
 			fmt.Fprintf(&tab, "E|%s|%s|%s|%d\n", e.name, strings.Join(e.types, ","), flags, e.min)
 		}
