@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/shch/fhirgw/gateway/app"
@@ -77,6 +78,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Handler:           gw.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+	}
+	if cfg.DebugAddr != "" {
+		dbg := http.NewServeMux()
+		dbg.HandleFunc("/debug/pprof/", pprof.Index)
+		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() {
+			log.Info("profiling endpoints", "addr", cfg.DebugAddr)
+			if err := http.ListenAndServe(cfg.DebugAddr, dbg); err != nil {
+				log.Error("profiling endpoints stopped", "err", err)
+			}
+		}()
 	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

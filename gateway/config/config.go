@@ -21,6 +21,9 @@ type Config struct {
 	LogLevel        string
 	ShutdownTimeout time.Duration
 	Migrate         bool // run migrations at start-up
+	// DebugAddr, when set, serves net/http/pprof there (keep it on localhost: profiles
+	// are not authenticated).
+	DebugAddr string
 }
 
 // StoreKind names the store the configuration selects.
@@ -43,6 +46,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	str(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; when set, PostgreSQL is the store")
 	str(&c.BaseURL, "base-url", "", "public FHIR base URL used in Location headers and Bundle links (default http://localhost<http-addr>/fhir)")
 	str(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	str(&c.DebugAddr, "debug-addr", "", "address for Go profiling endpoints (/debug/pprof/); empty: off")
 	maxBody := envOr(getenv, "max-body-bytes", "16777216")
 	fs.Func("max-body-bytes", "largest request body accepted, in bytes (env FHIRGW_MAX_BODY_BYTES; default 16777216)", func(s string) error {
 		return setInt64(&c.MaxBodyBytes, s)

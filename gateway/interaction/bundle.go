@@ -150,43 +150,12 @@ func (s *Service) batch(ctx context.Context, entries []*txEntry, prefer string) 
 func (s *Service) transaction(ctx context.Context, entries []*txEntry, raw []inEntry, prefer string) (*Response, error) {
 	var failed *Response
 	err := s.store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
-		failed = nil
-		for _, e := range entries {
-			e.resp = nil
-			e.req.assignedID = ""
+		var err error
+		failed, err = s.runTransaction(ctx, tx, entries, raw)
+		if err == nil && failed != nil {
+			return errRollback
 		}
-		refs, err := s.resolveTargets(ctx, tx, entries, raw)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if len(e.req.Body) == 0 || e.req.Method == http.MethodPatch {
-				continue
-			}
-			body, err := s.rewriteReferences(ctx, tx, e, refs)
-			if err != nil {
-				return err
-			}
-			e.req.Body = body
-		}
-		for order := 0; order <= 3; order++ {
-			for _, e := range entries {
-				if methodOrder[e.req.Method] != order {
-					continue
-				}
-				if e.rt.typ != "" && !isKnownType(e.rt.typ) {
-					return outcome.At(http.StatusNotFound, "not-found", fmt.Sprintf("Bundle.entry[%d].request.url", e.index), "entry %d: unknown resource type %q", e.index, e.rt.typ)
-				}
-				e.resp = s.exec(ctx, tx, tx, e.req, e.rt)
-				e.resp.ResourceType = e.rt.typ
-				if e.resp.Status >= 400 {
-					failed = e.resp
-					prefixDiagnostics(failed, e.index)
-					return errRollback
-				}
-			}
-		}
-		return nil
+		return err
 	})
 	if errors.Is(err, errRollback) {
 		return failed, nil
@@ -195,6 +164,86 @@ func (s *Service) transaction(ctx context.Context, entries []*txEntry, raw []inE
 		return nil, err
 	}
 	return s.bundleResponse("transaction-response", entries, prefer), nil
+}
+
+// runTransaction processes a transaction's entries inside tx. It returns the failing
+// entry's response (the caller must roll back) or nil when every entry succeeded.
+// It may run again on a retried store transaction, so it resets what a previous run set.
+func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*txEntry, raw []inEntry) (*Response, error) {
+	for _, e := range entries {
+		e.resp = nil
+		e.req.assignedID = ""
+	}
+	refs, err := s.resolveTargets(ctx, tx, entries, raw)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if len(e.req.Body) == 0 || e.req.Method == http.MethodPatch {
+			continue
+		}
+		body, err := s.rewriteReferences(ctx, tx, e, refs)
+		if err != nil {
+			return nil, err
+		}
+		e.req.Body = body
+	}
+	for order := 0; order <= 3; order++ {
+		for _, e := range entries {
+			if methodOrder[e.req.Method] != order {
+				continue
+			}
+			if e.rt.typ != "" && !isKnownType(e.rt.typ) {
+				return nil, outcome.At(http.StatusNotFound, "not-found", fmt.Sprintf("Bundle.entry[%d].request.url", e.index), "entry %d: unknown resource type %q", e.index, e.rt.typ)
+			}
+			e.resp = s.exec(ctx, tx, tx, e.req, e.rt)
+			e.resp.ResourceType = e.rt.typ
+			if e.resp.Status >= 400 {
+				prefixDiagnostics(e.resp, e.index)
+				return e.resp, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// ApplyTransaction runs a transaction Bundle inside the caller's store transaction, so
+// that the caller can commit other rows (a received message, say) atomically with the
+// resources. On success it returns the transaction-response. If an entry fails it
+// returns that entry's OperationOutcome as an *outcome.Error and the caller must roll
+// back tx; the entries already written are part of tx and go with it. It may be called
+// again when the store retries the transaction.
+func (s *Service) ApplyTransaction(ctx context.Context, tx store.Tx, bundle []byte) (*Response, error) {
+	if _, err := parseResource(bundle, "Bundle", isEntryResource); err != nil {
+		return nil, err
+	}
+	var b inBundle
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		return nil, outcome.BadRequest("the Bundle cannot be read: %v", err)
+	}
+	if b.Type != "transaction" {
+		return nil, outcome.At(http.StatusBadRequest, "invalid", "Bundle.type", "a transaction Bundle is expected, not %q", b.Type)
+	}
+	entries := make([]*txEntry, len(b.Entry))
+	for i, e := range b.Entry {
+		te, err := s.entryRequest(i, e, "return=minimal")
+		if err != nil {
+			return nil, err
+		}
+		entries[i] = te
+	}
+	failed, err := s.runTransaction(ctx, tx, entries, b.Entry)
+	if err != nil {
+		return nil, err
+	}
+	if failed != nil {
+		var oo struct {
+			Issue []outcome.Issue `json:"issue"`
+		}
+		_ = json.Unmarshal(failed.Body, &oo)
+		return nil, &outcome.Error{Status: failed.Status, Issues: oo.Issue}
+	}
+	return s.bundleResponse("transaction-response", entries, "return=minimal"), nil
 }
 
 // prefixDiagnostics says which entry failed in the OperationOutcome of a transaction.

@@ -1,0 +1,360 @@
+package v2fhir
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/shch/fhirgw/adapters/hl7v2"
+	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/shch/fhirgw/mappers/idcard"
+)
+
+const v20203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
+// idCardTypes are CX.5 identifier type codes Chinese senders use for the
+// citizen ID card ("NNCHN" per table 0203's NNxxx pattern).
+var idCardTypes = map[string]bool{"NNCHN": true, "NI": true, "CZ": true, "SFZ": true, "01": true}
+
+// identifierSystem resolves the system of a CX from its assigning authority
+// (CX.4): per-sender table, global table, the universal id when it is an
+// ISO OID or UUID, else the configured base + namespace. Without an
+// authority the sender's default system is used, so MRNs of different
+// senders never collide.
+func (m *mapper) identifierSystem(ns, uid, uidType string) string {
+	snd := m.cfg.Senders[m.sender]
+	for _, tbl := range []map[string]string{snd.IdentifierSystems, m.cfg.IdentifierSystems} {
+		for _, k := range []string{ns, uid} {
+			if k == "" {
+				continue
+			}
+			if s, ok := tbl[k]; ok {
+				return s
+			}
+		}
+	}
+	switch {
+	case uid != "" && strings.EqualFold(uidType, "ISO"):
+		return "urn:oid:" + uid
+	case uid != "" && strings.EqualFold(uidType, "UUID"):
+		return "urn:uuid:" + uid
+	case strings.Contains(ns, "://") || strings.HasPrefix(ns, "urn:"):
+		return ns
+	case ns != "":
+		return m.cfg.IdentifierSystemBase + strings.ReplaceAll(ns, " ", "-")
+	case snd.DefaultSystem != "":
+		return snd.DefaultSystem
+	case m.sender != "":
+		return m.cfg.IdentifierSystemBase + m.sender
+	}
+	return ""
+}
+
+// cx maps a CX repetition to an Identifier and reports whether it is a
+// citizen ID card.
+func (m *mapper) cx(r hl7v2.Rep) (*fhirr4.Identifier, bool) {
+	value := comp(r, 1)
+	if value == "" {
+		return nil, false
+	}
+	ns, uid, uidType, typ := sub(r, 4, 1), sub(r, 4, 2), sub(r, 4, 3), strings.ToUpper(comp(r, 5))
+	id := &fhirr4.Identifier{Value: value}
+	if typ != "" {
+		id.Type = codeOnly(v20203, typ, "")
+	}
+	id.System = m.identifierSystem(ns, uid, uidType)
+	card := m.cfg.isIDCardAuthority(ns) || m.cfg.isIDCardAuthority(uid) ||
+		id.System == IDCardSystemWST500 || id.System == IDCardSystemHL7CN ||
+		idCardTypes[typ] && idcard.Looks(value)
+	if card {
+		m.markIDCard(id)
+	}
+	id.Period = m.period(comp(r, 7), comp(r, 8))
+	return id, card
+}
+
+func (m *mapper) markIDCard(id *fhirr4.Identifier) {
+	id.Value = idcard.Normalize(id.Value)
+	id.System = m.cfg.IDCardSystem
+	id.Use = "official"
+	id.Type = &fhirr4.CodeableConcept{
+		Coding: []fhirr4.Coding{{System: v20203, Code: "NI", Display: "National unique individual identifier"}},
+		Text:   "居民身份证",
+	}
+}
+
+var genders = map[string]string{
+	"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown", "N": "unknown",
+	// GB/T 2261.1: 0 unknown, 1 male, 2 female, 9 not stated.
+	"0": "unknown", "1": "male", "2": "female", "9": "unknown",
+}
+
+// mapPatient maps PID (with PD1 and NK1) to the Patient every other
+// resource refers to.
+func (m *mapper) mapPatient() error {
+	pid, ok := m.msg.Segment("PID")
+	if !ok {
+		return errors.New("no PID segment")
+	}
+	p := &fhirr4.Patient{Base: fhirr4.Base{Type: "Patient"}}
+	var primary, card *fhirr4.Identifier
+	add := func(id *fhirr4.Identifier) {
+		for _, have := range p.Identifier {
+			if have.System == id.System && have.Value == id.Value {
+				return
+			}
+		}
+		p.Identifier = append(p.Identifier, *id)
+	}
+	for i, r := range reps(pid, 3) {
+		id, isCard := m.cx(r)
+		if id == nil {
+			continue
+		}
+		if isCard {
+			m.checkIDCard(pid, "PID-3["+itoa(i+1)+"]", id.Value)
+			if card == nil {
+				card = id
+			}
+		} else if primary == nil {
+			primary = id
+		}
+		add(id)
+	}
+	for _, f := range []int{2, 4} {
+		for _, r := range reps(pid, f) {
+			if id, isCard := m.cx(r); id != nil {
+				if isCard && card == nil {
+					card = id
+				}
+				add(id)
+			}
+		}
+	}
+	if v := fieldText(pid, 19); v != "" {
+		// Chinese senders put the ID card number in PID-19 (SSN in the US).
+		id := &fhirr4.Identifier{Value: v}
+		if idcard.Looks(v) {
+			m.markIDCard(id)
+			m.checkIDCard(pid, "PID-19", id.Value)
+			if card == nil {
+				card = id
+			}
+		} else {
+			id.System = "http://hl7.org/fhir/sid/us-ssn"
+			id.Type = codeOnly(v20203, "SB", "Social Beneficiary Identifier")
+		}
+		add(id)
+	}
+	if r := pid.Field(20).Rep(1); comp(r, 1) != "" {
+		id := &fhirr4.Identifier{Value: comp(r, 1), Type: codeOnly(v20203, "DL", "Driver's license number")}
+		if a := comp(r, 2); a != "" {
+			id.System = m.identifierSystem(a, "", "")
+		}
+		add(id)
+	}
+	key := primary
+	if key == nil {
+		key = card
+	}
+	if key == nil && len(p.Identifier) > 0 {
+		key = &p.Identifier[0]
+	}
+	if key == nil {
+		return errors.New("PID has no patient identifier (PID-2, PID-3, PID-4, PID-19)")
+	}
+	p.ID = makeID("Patient", key.System, key.Value)
+	m.patientID, m.patientKey = p.ID, key
+	m.patientRef = "Patient/" + p.ID
+	if m.cfg.ConditionalPatient {
+		m.patientRef = "urn:uuid:" + p.ID
+	}
+
+	for _, f := range []int{5, 9} {
+		for _, r := range reps(pid, f) {
+			if n := xpn(r, 0); n != nil {
+				p.Name = append(p.Name, *n)
+			}
+		}
+	}
+	p.BirthDate = date(pid.Field(7).Rep(1).Component(1).String())
+	sex := strings.ToUpper(fieldText(pid, 8))
+	p.Gender = genders[sex]
+	if sex != "" && p.Gender == "" {
+		m.warn("PID", "PID-8", "SEX_UNMAPPED", "administrative sex %q not in table 0001 or GB/T 2261.1", sex)
+	}
+	for _, r := range reps(pid, 11) {
+		if a := m.xad(r); a != nil {
+			p.Address = append(p.Address, *a)
+		}
+	}
+	for _, t := range []struct {
+		field int
+		use   string
+	}{{13, "home"}, {14, "work"}, {40, ""}} {
+		for _, r := range reps(pid, t.field) {
+			if c := xtn(r); c != nil {
+				if c.Use == "" {
+					c.Use = t.use
+				}
+				p.Telecom = append(p.Telecom, *c)
+			}
+		}
+	}
+	if r := pid.Field(15).Rep(1); !r.IsEmpty() {
+		if cc := m.cwe(r); cc != nil {
+			p.Communication = []fhirr4.Communication{{Language: *cc}}
+		}
+	}
+	if r := pid.Field(16).Rep(1); !r.IsEmpty() {
+		p.MaritalStatus = m.cwe(r)
+	}
+	switch strings.ToUpper(fieldText(pid, 24)) {
+	case "Y":
+		if n := fieldText(pid, 25); isDigits(n) {
+			v := int(n[0] - '0')
+			if len(n) == 1 {
+				p.MultipleBirthInteger = &v
+			}
+		}
+		if p.MultipleBirthInteger == nil {
+			t := true
+			p.MultipleBirthBoolean = &t
+		}
+	case "N":
+		f := false
+		p.MultipleBirthBoolean = &f
+	}
+	if dt := m.dateTime(pid.Field(29).Rep(1).Component(1).String()); dt != "" {
+		p.DeceasedDateTime = dt
+	} else {
+		switch strings.ToUpper(fieldText(pid, 30)) {
+		case "Y":
+			t := true
+			p.DeceasedBoolean = &t
+		case "N":
+			f := false
+			p.DeceasedBoolean = &f
+		}
+	}
+	if card != nil {
+		m.crossCheckIDCard(card.Value, p)
+	}
+	for _, nk := range m.msg.AllSegments("NK1") {
+		if c := m.contact(nk); c != nil {
+			p.Contact = append(p.Contact, *c)
+		}
+	}
+	if pd1, ok := m.msg.Segment("PD1"); ok {
+		for _, r := range reps(pd1, 4) {
+			if pr := m.practitioner(r); pr != nil {
+				p.GeneralPractitioner = append(p.GeneralPractitioner, *pr)
+			}
+		}
+	}
+	m.res = append([]fhirr4.Resource{p}, m.res...) // the Patient first in the Bundle
+	m.seen["Patient/"+p.ID] = true
+	return nil
+}
+
+// checkIDCard validates a card number and warns about a bad one; the
+// identifier is kept either way, since the sender's record is what it is.
+func (m *mapper) checkIDCard(seg hl7v2.Segment, field, v string) {
+	_, err := idcard.Parse(v)
+	switch {
+	case err == nil:
+	case errors.Is(err, idcard.ErrCheck):
+		m.warn(seg.Name(), field, "IDCARD_CHECK", "citizen ID card check character is wrong: %v", err)
+	default:
+		m.warn(seg.Name(), field, "IDCARD_INVALID", "citizen ID card number is malformed: %v", err)
+	}
+}
+
+// crossCheckIDCard warns when the birth date or sex encoded in the card
+// disagree with PID-7 / PID-8.
+func (m *mapper) crossCheckIDCard(v string, p *fhirr4.Patient) {
+	n, err := idcard.Parse(v)
+	if err != nil && !errors.Is(err, idcard.ErrCheck) {
+		return
+	}
+	if bd := n.BirthDate.Format(time.DateOnly); p.BirthDate != "" && len(p.BirthDate) == 10 && bd != p.BirthDate {
+		m.warn("PID", "PID-7", "IDCARD_BIRTHDATE", "birth date %s disagrees with the ID card's %s", p.BirthDate, bd)
+	}
+	if (p.Gender == "male" || p.Gender == "female") && p.Gender != n.Sex.String() {
+		m.warn("PID", "PID-8", "IDCARD_SEX", "sex %s disagrees with the ID card's %s", p.Gender, n.Sex)
+	}
+}
+
+// contact maps NK1 to Patient.contact.
+func (m *mapper) contact(nk hl7v2.Segment) *fhirr4.PatientContact {
+	c := &fhirr4.PatientContact{}
+	if r := nk.Field(2).Rep(1); !r.IsEmpty() {
+		c.Name = xpn(r, 0)
+	}
+	if r := nk.Field(3).Rep(1); !r.IsEmpty() {
+		if cc := m.cwe(r); cc != nil {
+			c.Relationship = append(c.Relationship, *cc)
+		}
+	}
+	if r := nk.Field(7).Rep(1); !r.IsEmpty() {
+		if cc := m.cwe(r); cc != nil {
+			c.Relationship = append(c.Relationship, *cc)
+		}
+	}
+	if r := nk.Field(4).Rep(1); !r.IsEmpty() {
+		c.Address = m.xad(r)
+	}
+	for _, t := range []struct {
+		field int
+		use   string
+	}{{5, "home"}, {6, "work"}, {40, ""}} {
+		for _, r := range reps(nk, t.field) {
+			if cp := xtn(r); cp != nil {
+				if cp.Use == "" {
+					cp.Use = t.use
+				}
+				c.Telecom = append(c.Telecom, *cp)
+			}
+		}
+	}
+	c.Gender = genders[strings.ToUpper(fieldText(nk, 15))]
+	c.Period = m.period(fieldText(nk, 8), fieldText(nk, 9))
+	if c.Name == nil && c.Address == nil && len(c.Telecom) == 0 {
+		return nil
+	}
+	return c
+}
+
+// practitioner maps an XCN to a Practitioner resource (id from XCN.1 and
+// its authority XCN.9, else from the name) and returns a reference to it.
+func (m *mapper) practitioner(r hl7v2.Rep) *fhirr4.Reference {
+	idv := comp(r, 1)
+	name := xpn(r, 1)
+	if idv == "" && name == nil {
+		return nil
+	}
+	pr := &fhirr4.Practitioner{Base: fhirr4.Base{Type: "Practitioner"}}
+	if name != nil {
+		pr.Name = []fhirr4.HumanName{*name}
+	}
+	if idv != "" {
+		sys := m.identifierSystem(sub(r, 9, 1), sub(r, 9, 2), sub(r, 9, 3))
+		pr.Identifier = []fhirr4.Identifier{{System: sys, Value: idv}}
+		pr.ID = makeID("Practitioner", sys, idv)
+	} else {
+		pr.ID = makeID("Practitioner", m.sender, name.Text, name.Family)
+	}
+	m.add(pr)
+	rf := ref("Practitioner", pr.ID)
+	if name != nil {
+		rf.Display = name.Text
+	}
+	return rf
+}
+
+func itoa(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return itoa(i/10) + string(rune('0'+i%10))
+}
