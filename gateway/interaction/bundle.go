@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -162,6 +163,15 @@ func (s *Service) transaction(ctx context.Context, entries []*txEntry, raw []inE
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.Changed != nil {
+		var types []string
+		for _, e := range entries {
+			if e.req.Method != http.MethodGet && e.req.Method != http.MethodHead && !slices.Contains(types, e.rt.typ) {
+				types = append(types, e.rt.typ)
+			}
+		}
+		s.cfg.Changed(ctx, types)
 	}
 	return s.bundleResponse("transaction-response", entries, prefer), nil
 }

@@ -15,7 +15,9 @@ import (
 
 	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/index"
 	"github.com/shch/fhirgw/gateway/outcome"
+	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
 )
 
@@ -87,6 +89,11 @@ func (s *Service) write(ctx context.Context, tx store.Tx, obj fhirjson.Object, t
 		return store.Resource{}, outcome.At(http.StatusUnprocessableEntity, "structure", typ+".meta", "invalid meta: %v", err)
 	}
 	body := stamped.Bytes()
+	if typ == "SearchParameter" {
+		if err := checkSearchParameter(body); err != nil {
+			return store.Resource{}, err
+		}
+	}
 	idx, err := s.indexer.Index(ctx, typ, body)
 	if err != nil {
 		return store.Resource{}, err
@@ -426,4 +433,20 @@ func (s *Service) matchLocked(ctx context.Context, tx store.Tx, typ string, q ur
 		return nil, err
 	}
 	return page.Resources, nil
+}
+
+// checkSearchParameter refuses an active SearchParameter the server could not index,
+// since it takes effect as soon as it is stored.
+func checkSearchParameter(body []byte) error {
+	d, status, err := searchparam.FromResource(body)
+	if status != "active" {
+		return nil
+	}
+	if err == nil {
+		err = index.Check(d)
+	}
+	if err != nil {
+		return outcome.At(http.StatusUnprocessableEntity, "invalid", "SearchParameter", "this active SearchParameter cannot be used: %v", err)
+	}
+	return nil
 }

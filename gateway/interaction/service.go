@@ -44,6 +44,9 @@ type Config struct {
 	Now   func() time.Time
 	NewID func() string
 	Log   *slog.Logger
+	// Changed, when set, is called after a write commits, with the resource types the
+	// write touched (SearchParameter changes take effect through it).
+	Changed func(ctx context.Context, types []string)
 }
 
 // Service runs interactions against a store.
@@ -120,6 +123,9 @@ func (s *Service) Handle(ctx context.Context, req *Request) *Response {
 		})
 		if err != nil && !errors.Is(err, errRollback) {
 			resp = s.storeFailure(ctx, err)
+		}
+		if err == nil && s.cfg.Changed != nil {
+			s.cfg.Changed(ctx, []string{rt.typ})
 		}
 	} else {
 		resp = s.exec(ctx, s.store, nil, req, rt)

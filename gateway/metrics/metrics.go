@@ -58,6 +58,13 @@ func (m *Metrics) observeStore(op string, start time.Time, err error) {
 // Store wraps s so that every call is timed.
 func (m *Metrics) Store(s store.Store) store.Store { return &timedStore{Store: s, m: m} }
 
+// The wrappers embed the interfaces, so calls they do not time (message storage among
+// them) pass straight through; the assertions keep it that way as the interfaces grow.
+var (
+	_ store.Store = (*timedStore)(nil)
+	_ store.Tx    = (*timedTx)(nil)
+)
+
 type timedStore struct {
 	store.Store
 	m *Metrics

@@ -63,6 +63,8 @@ type Reader interface {
 	History(ctx context.Context, q HistoryQuery) (HistoryPage, error)
 	// Search finds current, not deleted resources.
 	Search(ctx context.Context, q Query) (Page, error)
+	MessageReader
+	StateReader
 }
 
 // Tx is a write transaction.
@@ -76,6 +78,34 @@ type Tx interface {
 	// Lock takes a lock on an arbitrary key until the transaction ends. Conditional
 	// create uses it so that two requests with the same condition cannot both create.
 	Lock(ctx context.Context, key string) error
+	// Reindex replaces the index rows of the current version of r.Type/r.ID when that
+	// version is still r.Version (background re-indexing after search parameters
+	// change). It reports false, changing nothing, when the resource has moved on or is
+	// deleted.
+	Reindex(ctx context.Context, r Resource, idx *Index) (bool, error)
+	MessageWriter
+	StateWriter
+}
+
+// StateReader reads the gateway's own small records (background jobs), kept in the
+// database so that every gateway process shares them.
+type StateReader interface {
+	// GetState returns the value under key; ErrNotFound when there is none.
+	GetState(ctx context.Context, key string) ([]byte, error)
+	// ListState returns every entry whose key starts with prefix, by key.
+	ListState(ctx context.Context, prefix string) ([]StateEntry, error)
+}
+
+// StateWriter writes state inside a transaction.
+type StateWriter interface {
+	// PutState stores value under key, replacing what was there.
+	PutState(ctx context.Context, key string, value []byte) error
+}
+
+// StateEntry is one state record.
+type StateEntry struct {
+	Key   string
+	Value []byte
 }
 
 // HistoryQuery selects versions for a history interaction.
@@ -359,4 +389,104 @@ type Page struct {
 	Total int
 	// More reports whether matches follow this page.
 	More bool
+}
+
+// Statuses of a received message.
+const (
+	// MessageApplied: every resource the message produced was committed with it.
+	MessageApplied = "applied"
+	// MessageError: the message was understood but could not be applied (AE).
+	MessageError = "error"
+	// MessageRejected: the message was refused before applying it (AR).
+	MessageRejected = "rejected"
+	// MessageDuplicate: the message repeats one already applied (same sender and
+	// control id) and was acknowledged again without being applied.
+	MessageDuplicate = "duplicate"
+)
+
+// Message is one HL7 v2 message as received, with what became of it. Every message is
+// stored, whatever its outcome, so that it can be inspected and replayed.
+type Message struct {
+	ID        string    // assigned by PutMessage (a UUID) when empty
+	Channel   string    // the receiver or configured channel it came in on ("mllp", "http", ...)
+	Sender    string    // MSH-3^MSH-4, as the gateway normalises it
+	ControlID string    // MSH-10
+	Type      string    // message type and trigger event, "ADT^A01"
+	EventTime time.Time // EVN-2 or MSH-7; zero when absent
+	Received  time.Time // UTC, microseconds; set to the store's clock when zero
+	Status    string    // MessageApplied, MessageError, MessageRejected or MessageDuplicate
+	Reason    string    // why it failed (the ERR text); never patient data
+	Raw       []byte    // the bytes exactly as received
+	// Resources lists the versions the message produced ("Patient/abc/_history/3").
+	Resources []string
+	Attempts  int   // 1 + the number of replays; PutMessage stores 1 when zero
+	Seq       int64 // orders messages for listing; set by the store
+}
+
+// MessageQuery selects messages for a listing. Empty fields do not filter.
+type MessageQuery struct {
+	Status  string
+	Sender  string
+	Type    string // exact, "ADT^A01"
+	Channel string
+	Since   time.Time // Received >= Since
+	Until   time.Time // Received < Until
+	Count   int       // page size; zero or less: 50
+	// Before continues a listing: only messages with Seq < Before. Zero starts at the
+	// newest.
+	Before int64
+}
+
+// DefaultMessageCount is the page size of a MessageQuery without Count.
+const DefaultMessageCount = 50
+
+// MessagePage is one page of messages, newest (highest Seq) first.
+type MessagePage struct {
+	Messages []Message
+	// Next is the Before value of the following page; zero when this is the last page.
+	Next int64
+}
+
+// MessageReader reads stored messages. Every Reader is one, on a Store or inside a Tx.
+type MessageReader interface {
+	// ReadMessage returns one message. ErrNotFound when there is none with that id.
+	// Inside a Tx it also locks the message until the transaction ends, so that two
+	// replays of one message cannot interleave.
+	ReadMessage(ctx context.Context, id string) (Message, error)
+	// FindAppliedMessage returns the applied message with that sender and control id:
+	// the one a repeated message duplicates. Messages with another status, and an
+	// empty controlID, never match; ErrNotFound when none does.
+	FindAppliedMessage(ctx context.Context, sender, controlID string) (Message, error)
+	// ListMessages lists messages newest first.
+	ListMessages(ctx context.Context, q MessageQuery) (MessagePage, error)
+}
+
+// MessageWriter records messages and event-time watermarks inside a write transaction,
+// so that a message commits together with every resource it produced, or not at all.
+type MessageWriter interface {
+	// PutMessage stores m. A message whose ID is empty or unknown is inserted (the
+	// store assigns ID when empty, and Seq); one whose ID exists has its Status,
+	// Reason, Resources and Attempts replaced (Attempts when > 0), keeping everything
+	// else, Raw and Received included. It returns the message as stored.
+	// Only one message per sender and non-empty control id can be applied: recording a
+	// second returns ErrConflict, and Update then fails, committing nothing, so that the
+	// caller can answer with the acknowledgement of the first.
+	PutMessage(ctx context.Context, m Message) (Message, error)
+	// EventTime returns the newest event time applied to resourceKey ("Patient/abc"),
+	// zero if none, and locks the key until the transaction ends: a message older than
+	// what a resource already reflects is recorded without overwriting newer data, and
+	// concurrent messages for one resource check and advance its watermark in turn.
+	EventTime(ctx context.Context, resourceKey string) (time.Time, error)
+	// SetEventTime advances the watermark of resourceKey to t (microseconds); it never
+	// moves it back, and a zero t changes nothing.
+	SetEventTime(ctx context.Context, resourceKey string, t time.Time) error
+}
+
+// ValidMessageStatus reports whether s is one of the message statuses.
+func ValidMessageStatus(s string) bool {
+	switch s {
+	case MessageApplied, MessageError, MessageRejected, MessageDuplicate:
+		return true
+	}
+	return false
 }

@@ -373,3 +373,72 @@ func TestNoRetryOnOwnError(t *testing.T) {
 		t.Errorf("Update = %v after %d calls; want boom after 1", err, calls)
 	}
 }
+
+// TestMessageAppliedAcrossProcesses applies one message from two gateways (two stores
+// on one database) that both found no applied copy: the second to record it waits for
+// the first to commit, then gets ErrConflict and writes nothing.
+func TestMessageAppliedAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	var stores [2]*postgres.Store
+	for i := range stores {
+		s, err := postgres.Open(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = s
+	}
+	var checked sync.WaitGroup
+	checked.Add(len(stores))
+	errs := make([]error, len(stores))
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			first := true
+			errs[i] = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+				if _, err := tx.FindAppliedMessage(ctx, "HIS^H1", "M1"); !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("find applied: %v", err)
+				}
+				if first {
+					first = false
+					checked.Done()
+					checked.Wait()
+				}
+				id := fmt.Sprintf("g%d", i)
+				if err := tx.Put(ctx, store.Resource{Type: "Patient", ID: id, Version: 1, LastUpdated: time.Now(), Method: "POST", Body: []byte(`{}`)}, nil); err != nil {
+					return err
+				}
+				_, err := tx.PutMessage(ctx, store.Message{Channel: "mllp", Sender: "HIS^H1", ControlID: "M1", Type: "ADT^A01",
+					Status: store.MessageApplied, Raw: []byte("MSH|"), Resources: []string{"Patient/" + id + "/_history/1"}})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	var ok, conflicts int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("gateway %d: %v", i, err)
+		}
+	}
+	if ok != 1 || conflicts != 1 {
+		t.Fatalf("%d applied, %d conflicts; want 1 and 1 (%v)", ok, conflicts, errs)
+	}
+	m, err := stores[0].FindAppliedMessage(ctx, "HIS^H1", "M1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := stores[1].Search(ctx, store.Query{Type: "Patient", Count: 10})
+	if err != nil || len(p.Resources) != 1 || m.Resources[0] != "Patient/"+p.Resources[0].ID+"/_history/1" {
+		t.Errorf("patients %v, %v; want only the one message %v produced", p.Resources, err, m.Resources)
+	}
+}

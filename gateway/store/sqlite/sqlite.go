@@ -73,6 +73,8 @@ type Store struct {
 	st      *statements
 	search  *stmtCache // search statements prepared on r
 	history *stmtCache
+	// messages holds the message listings: one shape per combination of filters.
+	messages *stmtCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -108,7 +110,7 @@ func Open(ctx context.Context, dir string, opts ...Option) (*Store, error) {
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
 	s := &Store{path: path, w: w, r: r, now: time.Now,
-		search: newStmtCache(r, 256), history: newStmtCache(r, 32)}
+		search: newStmtCache(r, 256), history: newStmtCache(r, 32), messages: newStmtCache(r, 128)}
 	// The writer connection switches the file to WAL (a persistent setting) before any
 	// reader opens it.
 	if err := w.PingContext(ctx); err != nil {
@@ -142,7 +144,7 @@ func (s *Store) provider() (*goose.Provider, error) {
 	}
 	// The writer connection runs the migrations, so they queue behind writes like any
 	// other write transaction.
-	return goose.NewProvider(goose.DialectSQLite3, s.w, sub, goose.WithDisableGlobalRegistry(true))
+	return goose.NewProvider(goose.DialectSQLite3, s.w, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 }
 
 // Migrate creates or upgrades the schema to the newest version this binary knows.
@@ -194,6 +196,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.search.close()
 	s.history.close()
+	s.messages.close()
 	s.mu.Lock()
 	if s.st != nil {
 		s.st.close()

@@ -41,7 +41,13 @@ type statements struct {
 	upsertCurrent   *sql.Stmt
 	deleteIndex     [numKinds]*sql.Stmt
 	insertIndex     [numKinds]*sql.Stmt
-	all             []*sql.Stmt
+
+	readMessage, findApplied     *sql.Stmt // read pool
+	txReadMessage, txFindApplied *sql.Stmt // writer
+	upsertMessage                *sql.Stmt
+	eventTime, setEventTime      *sql.Stmt
+
+	all []*sql.Stmt
 }
 
 func prepare(ctx context.Context, r, w *sql.DB) (*statements, error) {
@@ -79,6 +85,13 @@ deleted = excluded.deleted, method = excluded.method, body = excluded.body, seq 
 		}
 		st.insertIndex[k] = p(w, "INSERT INTO "+table+" (type, id, param, "+cols+") VALUES ("+vals+")")
 	}
+	st.readMessage = p(r, selectMessage)
+	st.findApplied = p(r, selectAppliedMessage)
+	st.txReadMessage = p(w, selectMessage)
+	st.txFindApplied = p(w, selectAppliedMessage)
+	st.upsertMessage = p(w, upsertMessage)
+	st.eventTime = p(w, selectEventTime)
+	st.setEventTime = p(w, setEventTime)
 	if err != nil {
 		st.close()
 		return nil, err

@@ -42,8 +42,20 @@ func Run(t *testing.T, open Open) {
 		{"SearchChainHasCompartment", testChainHasCompartment},
 		{"SearchSort", testSearchSort},
 		{"SearchKeyset", testSearchKeyset},
+		{"State", testState},
+		{"Reindex", testReindex},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"LockSerialisesConditionalCreate", testLock},
+		{"MessagePutRead", testMessagePutRead},
+		{"MessageOutcomeUpdate", testMessageOutcomeUpdate},
+		{"MessageList", testMessageList},
+		{"MessageListDefaultCount", testMessageListDefaultCount},
+		{"FindAppliedMessage", testFindAppliedMessage},
+		{"MessageAppliedOnce", testMessageAppliedOnce},
+		{"MessageAppliedOnceConcurrent", testMessageAppliedOnceConcurrent},
+		{"MessageRollback", testMessageRollback},
+		{"EventTime", testEventTime},
+		{"EventTimeSerialised", testEventTimeSerialised},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -905,5 +917,97 @@ func testSearchKeyset(t *testing.T, s store.Store) {
 	}
 	if !p.More {
 		t.Errorf("previous page: More = false, but a page precedes it")
+	}
+}
+
+func testState(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.GetState(ctx, "reindex/a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing state: %v", err)
+	}
+	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, k := range []string{"reindex/a", "reindex/b", "reindex_x", "other/a"} {
+			if err := tx.PutState(ctx, k, []byte(`{"k":"`+k+`"}`)); err != nil {
+				return err
+			}
+		}
+		return tx.PutState(ctx, "reindex/a", []byte(`{"v":2}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.GetState(ctx, "reindex/a")
+	if err != nil || string(v) != `{"v":2}` {
+		t.Errorf("state reindex/a = %s, %v", v, err)
+	}
+	list, err := s.ListState(ctx, "reindex/")
+	if err != nil || len(list) != 2 || list[0].Key != "reindex/a" || list[1].Key != "reindex/b" {
+		t.Errorf("list reindex/ = %+v, %v", list, err)
+	}
+	// A failing transaction leaves state untouched.
+	boom := errors.New("boom")
+	_ = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		_ = tx.PutState(ctx, "reindex/a", []byte(`lost`))
+		return boom
+	})
+	if v, _ := s.GetState(ctx, "reindex/a"); string(v) != `{"v":2}` {
+		t.Errorf("state after rollback = %s", v)
+	}
+}
+
+func testReindex(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, res("Patient", "r", 1, base, `{}`), tokenIdx("identifier", "urn:s", "old"))
+	find := func(code string) []string {
+		return ids(search(t, s, store.Query{Type: "Patient", Where: []store.Clause{tok("identifier", store.TokenMatch{AnySystem: true, Code: code})}}))
+	}
+	reindex := func(version int64, idx *store.Index) bool {
+		var ok bool
+		err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+			var err error
+			ok, err = tx.Reindex(ctx, store.Resource{Type: "Patient", ID: "r", Version: version}, idx)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("reindex: %v", err)
+		}
+		return ok
+	}
+	newIdx := &store.Index{Tokens: []store.TokenEntry{{Param: "identifier", System: "urn:s", Code: "new"}},
+		Strings: []store.StringEntry{{Param: "team", Norm: "张江一队", Exact: "张江一队"}}}
+	if !reindex(1, newIdx) {
+		t.Fatal("reindex of the current version reported no change")
+	}
+	if got := find("old"); len(got) != 0 {
+		t.Errorf("old index row survived: %v", got)
+	}
+	if got := find("new"); !sameSet(got, "Patient/r") {
+		t.Errorf("new index row missing: %v", got)
+	}
+	r, err := s.Read(ctx, "Patient", "r")
+	if err != nil || r.Version != 1 {
+		t.Errorf("reindex changed the version: %+v, %v", r, err)
+	}
+	h, _ := s.History(ctx, store.HistoryQuery{Type: "Patient", ID: "r", Count: 10})
+	if len(h.Versions) != 1 {
+		t.Errorf("reindex wrote history: %d versions", len(h.Versions))
+	}
+	// A later version: the stale reindex changes nothing.
+	put(t, s, res("Patient", "r", 2, base.Add(time.Second), `{}`), tokenIdx("identifier", "urn:s", "v2"))
+	if reindex(1, tokenIdx("identifier", "urn:s", "stale")) {
+		t.Error("reindex of a superseded version reported a change")
+	}
+	if got := find("stale"); len(got) != 0 {
+		t.Errorf("stale reindex wrote rows: %v", got)
+	}
+	if got := find("v2"); !sameSet(got, "Patient/r") {
+		t.Errorf("current index rows lost: %v", got)
+	}
+	// Then an update after reindexing clears the kinds reindex added.
+	put(t, s, res("Patient", "r", 3, base.Add(2*time.Second), `{}`), nil)
+	yes := false
+	p := search(t, s, store.Query{Type: "Patient", Where: []store.Clause{{Param: "team", Kind: store.KindString, Missing: &yes}}})
+	if len(p.Resources) != 0 {
+		t.Errorf("string rows added by reindex survived an update: %v", ids(p))
 	}
 }

@@ -1,0 +1,89 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/shch/fhirgw/gateway/searchparam"
+	"github.com/shch/fhirgw/gateway/store"
+)
+
+// Live is an Extractor that can be replaced while the gateway runs, when
+// SearchParameter resources are created, changed or removed. Writes always use the
+// newest definitions.
+type Live struct {
+	base  *searchparam.Registry
+	types []string
+	cur   atomic.Pointer[liveState]
+}
+
+type liveState struct {
+	x      *Extractor
+	reg    *searchparam.Registry
+	custom []searchparam.Definition
+}
+
+// NewLive starts from the official registry base.
+func NewLive(base *searchparam.Registry, resourceTypes []string) (*Live, []error) {
+	x, errs := NewExtractor(base, resourceTypes, nil)
+	l := &Live{base: base, types: resourceTypes}
+	l.cur.Store(&liveState{x: x, reg: base})
+	return l, errs
+}
+
+// Index implements interaction.Indexer.
+func (l *Live) Index(ctx context.Context, typ string, body []byte) (*store.Index, error) {
+	return l.cur.Load().x.Index(ctx, typ, body)
+}
+
+// Params implements interaction.Indexer.
+func (l *Live) Params(typ string) []*searchparam.Definition { return l.cur.Load().x.Params(typ) }
+
+// Registry returns the definitions in force.
+func (l *Live) Registry() *searchparam.Registry { return l.cur.Load().reg }
+
+// Custom returns the run-time definitions in force.
+func (l *Live) Custom() []searchparam.Definition { return l.cur.Load().custom }
+
+// Check reports whether a definition can be indexed: its expression compiles for every
+// base type. A definition that cannot be indexed is refused rather than silently
+// never matching.
+func Check(d searchparam.Definition) error {
+	if _, ok := KindOf(d.Type); !ok {
+		if d.Type == "composite" || d.Type == "special" {
+			return nil // accepted, but not indexed (the CapabilityStatement does not claim it)
+		}
+		return fmt.Errorf("search parameter type %q is not supported", d.Type)
+	}
+	x, errs := NewExtractor(searchparam.Official().With(d), d.Base, nil)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	_ = x
+	return nil
+}
+
+// Set replaces the run-time definitions. It returns the definitions that are new or
+// changed compared with the previous set, whose existing resources need re-indexing.
+func (l *Live) Set(custom []searchparam.Definition) (changed []searchparam.Definition, errs []error) {
+	prev := l.cur.Load()
+	reg := l.base.With(custom...)
+	x, errs := NewExtractor(reg, l.types, nil)
+	old := map[string]*searchparam.Definition{}
+	for i := range prev.custom {
+		old[prev.custom[i].URL] = &prev.custom[i]
+	}
+	for i := range custom {
+		d := &custom[i]
+		if o, ok := old[d.URL]; ok && searchparam.Same(o, d) {
+			continue
+		}
+		if o, ok := l.base.ByURL(d.URL); ok && searchparam.Same(o, d) {
+			continue // a stored copy of an official definition changes nothing
+		}
+		changed = append(changed, *d)
+	}
+	l.cur.Store(&liveState{x: x, reg: reg, custom: custom})
+	return changed, errs
+}

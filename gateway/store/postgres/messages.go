@@ -1,0 +1,269 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/gateway/store/sqlsearch"
+)
+
+const (
+	messageColumns = "id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, seq"
+
+	selectMessage          = "SELECT " + messageColumns + " FROM messages WHERE id = $1"
+	selectMessageForUpdate = selectMessage + " FOR UPDATE"
+	// The predicate repeats the partial unique index's, so that the index answers.
+	selectAppliedMessage = "SELECT " + messageColumns + ` FROM messages
+WHERE sender = $1 AND control_id = $2 AND status = 'applied' AND control_id <> ''`
+
+	// upsertMessage inserts a message or, when its id exists, records a new outcome
+	// ($12 attempts: zero keeps the stored count, or stores 1 for a new message).
+	upsertMessage = `INSERT INTO messages (id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, GREATEST($12::integer, 1))
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, resources = excluded.resources,
+attempts = CASE WHEN $12::integer > 0 THEN $12::integer ELSE messages.attempts END
+RETURNING ` + messageColumns
+
+	// lockEventTime creates the key's row if needed and locks it: a concurrent
+	// transaction's insert of the same key makes this one wait for it to end and then
+	// return what it committed, which a SELECT ... FOR UPDATE of a missing row cannot.
+	lockEventTime = `INSERT INTO event_times (key) VALUES ($1)
+ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING event_time`
+	setEventTime = `INSERT INTO event_times (key, event_time) VALUES ($1, $2)
+ON CONFLICT (key) DO UPDATE SET event_time = GREATEST(event_times.event_time, excluded.event_time)`
+)
+
+func scanMessage(row pgx.Row) (store.Message, error) {
+	var m store.Message
+	var eventTime *int64
+	var received int64
+	var attempts int32
+	if err := row.Scan(&m.ID, &m.Channel, &m.Sender, &m.ControlID, &m.Type, &eventTime, &received,
+		&m.Status, &m.Reason, &m.Raw, &m.Resources, &attempts, &m.Seq); err != nil {
+		return store.Message{}, err
+	}
+	if eventTime != nil {
+		m.EventTime = sqlsearch.FromMicros(*eventTime)
+	}
+	m.Received = sqlsearch.FromMicros(received)
+	m.Attempts = int(attempts)
+	if len(m.Resources) == 0 {
+		m.Resources = nil
+	}
+	if m.Raw == nil {
+		m.Raw = []byte{}
+	}
+	return m, nil
+}
+
+func readMessage(ctx context.Context, q querier, sql, id string) (store.Message, error) {
+	m, err := scanMessage(q.QueryRow(ctx, sql, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Message{}, fmt.Errorf("read message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("read message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+func findAppliedMessage(ctx context.Context, q querier, sender, controlID string) (store.Message, error) {
+	m, err := scanMessage(q.QueryRow(ctx, selectAppliedMessage, sender, controlID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Message{}, fmt.Errorf("find applied message %s %s: %w", sender, controlID, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("find applied message %s %s: %w", sender, controlID, err)
+	}
+	return m, nil
+}
+
+// buildListMessages returns the listing query for q and its arguments. It asks for one
+// row more than the page, to know whether another page follows.
+func buildListMessages(q store.MessageQuery) (string, []any, int) {
+	count := q.Count
+	if count <= 0 {
+		count = store.DefaultMessageCount
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if q.Status != "" {
+		add("status = ?", q.Status)
+	}
+	if q.Sender != "" {
+		add("sender = ?", q.Sender)
+	}
+	if q.Type != "" {
+		add("type = ?", q.Type)
+	}
+	if q.Channel != "" {
+		add("channel = ?", q.Channel)
+	}
+	if !q.Since.IsZero() {
+		add("received >= ?", sqlsearch.Micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("received < ?", sqlsearch.Micros(q.Until))
+	}
+	if q.Before > 0 {
+		add("seq < ?", q.Before)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + messageColumns + " FROM messages")
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	args = append(args, count+1)
+	fmt.Fprintf(&b, " ORDER BY seq DESC LIMIT $%d", len(args))
+	return b.String(), args, count
+}
+
+func listMessages(ctx context.Context, db querier, q store.MessageQuery) (store.MessagePage, error) {
+	sql, args, count := buildListMessages(q)
+	rows, err := db.Query(ctx, sql, queryArgs(args)...)
+	if err != nil {
+		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
+	}
+	defer rows.Close()
+	var p store.MessagePage
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
+		}
+		p.Messages = append(p.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
+		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
+	}
+	if len(p.Messages) > count {
+		p.Messages = p.Messages[:count]
+		p.Next = p.Messages[count-1].Seq
+	}
+	return p, nil
+}
+
+// ReadMessage implements store.Reader.
+func (s *Store) ReadMessage(ctx context.Context, id string) (store.Message, error) {
+	return readMessage(ctx, s.pool, selectMessage, id)
+}
+
+// FindAppliedMessage implements store.Reader.
+func (s *Store) FindAppliedMessage(ctx context.Context, sender, controlID string) (store.Message, error) {
+	return findAppliedMessage(ctx, s.pool, sender, controlID)
+}
+
+// ListMessages implements store.Reader.
+func (s *Store) ListMessages(ctx context.Context, q store.MessageQuery) (store.MessagePage, error) {
+	return listMessages(ctx, s.pool, q)
+}
+
+// ReadMessage implements store.Reader; it locks the message row until the transaction
+// ends.
+func (t *tx) ReadMessage(ctx context.Context, id string) (store.Message, error) {
+	return readMessage(ctx, t.tx, selectMessageForUpdate, id)
+}
+
+// FindAppliedMessage implements store.Reader.
+func (t *tx) FindAppliedMessage(ctx context.Context, sender, controlID string) (store.Message, error) {
+	return findAppliedMessage(ctx, t.tx, sender, controlID)
+}
+
+// ListMessages implements store.Reader.
+func (t *tx) ListMessages(ctx context.Context, q store.MessageQuery) (store.MessagePage, error) {
+	return listMessages(ctx, t.tx, q)
+}
+
+// PutMessage implements store.Tx in one statement.
+func (t *tx) PutMessage(ctx context.Context, m store.Message) (store.Message, error) {
+	out, err := t.putMessage(ctx, m)
+	if err != nil {
+		return store.Message{}, t.fail(err)
+	}
+	return out, nil
+}
+
+// fail records the first failed write, which Update returns even when fn ignores it:
+// PostgreSQL has aborted the transaction anyway.
+func (t *tx) fail(err error) error {
+	if t.err == nil {
+		t.err = err
+	}
+	return err
+}
+
+func (t *tx) putMessage(ctx context.Context, m store.Message) (store.Message, error) {
+	if !store.ValidMessageStatus(m.Status) {
+		return store.Message{}, fmt.Errorf("put message %s: invalid status %q", m.ID, m.Status)
+	}
+	if m.ID == "" {
+		// Version 7: time-ordered, so new ids append to the id index.
+		id, err := uuid.NewV7()
+		if err != nil {
+			return store.Message{}, fmt.Errorf("put message: new id: %w", err)
+		}
+		m.ID = id.String()
+	}
+	if m.Received.IsZero() {
+		m.Received = t.s.now()
+	}
+	var eventTime *int64
+	if !m.EventTime.IsZero() {
+		us := sqlsearch.Micros(m.EventTime)
+		eventTime = &us
+	}
+	raw, resources := m.Raw, m.Resources
+	if raw == nil {
+		raw = []byte{}
+	}
+	if resources == nil {
+		resources = []string{}
+	}
+	out, err := scanMessage(t.tx.QueryRow(ctx, upsertMessage, m.ID, m.Channel, m.Sender, m.ControlID, m.Type,
+		eventTime, sqlsearch.Micros(m.Received), m.Status, m.Reason, raw, resources, int32(min(max(m.Attempts, 0), 1<<30))))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
+			return store.Message{}, fmt.Errorf("put message %s: %s %s already applied: %w",
+				m.ID, m.Sender, m.ControlID, errors.Join(store.ErrConflict, err))
+		}
+		return store.Message{}, fmt.Errorf("put message %s: %w", m.ID, err)
+	}
+	return out, nil
+}
+
+// EventTime implements store.Tx.
+func (t *tx) EventTime(ctx context.Context, resourceKey string) (time.Time, error) {
+	var us *int64
+	if err := t.tx.QueryRow(ctx, lockEventTime, resourceKey).Scan(&us); err != nil {
+		return time.Time{}, t.fail(fmt.Errorf("event time %s: %w", resourceKey, err))
+	}
+	if us == nil {
+		return time.Time{}, nil
+	}
+	return sqlsearch.FromMicros(*us), nil
+}
+
+// SetEventTime implements store.Tx.
+func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time) error {
+	if at.IsZero() {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, setEventTime, resourceKey, sqlsearch.Micros(at)); err != nil {
+		return t.fail(fmt.Errorf("set event time %s: %w", resourceKey, err))
+	}
+	return nil
+}

@@ -1,0 +1,11 @@
+-- +goose Up
+-- Small records the gateway keeps for itself (background re-indexing jobs), shared by
+-- every gateway process on the database.
+CREATE TABLE gateway_state (
+    key     TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+    value   BYTEA NOT NULL,
+    updated BIGINT NOT NULL
+);
+
+-- +goose Down
+DROP TABLE gateway_state;

@@ -1,0 +1,136 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/gateway/store/sqlsearch"
+)
+
+func getState(ctx context.Context, q querier, key string) ([]byte, error) {
+	var v []byte
+	err := q.QueryRow(ctx, "SELECT value FROM gateway_state WHERE key = $1", key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("state %s: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", key, err)
+	}
+	return v, nil
+}
+
+func listState(ctx context.Context, q querier, prefix string) ([]store.StateEntry, error) {
+	// A range on the "C"-collated key rather than LIKE: "_" and "%" stay literal.
+	rows, err := q.Query(ctx, "SELECT key, value FROM gateway_state WHERE key >= $1 AND key < $2 ORDER BY key",
+		prefix, prefix+"\U0010FFFF")
+	if err != nil {
+		return nil, fmt.Errorf("list state %s: %w", prefix, err)
+	}
+	defer rows.Close()
+	var out []store.StateEntry
+	for rows.Next() {
+		var e store.StateEntry
+		if err := rows.Scan(&e.Key, &e.Value); err != nil {
+			return nil, fmt.Errorf("list state %s: %w", prefix, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GetState implements store.StateReader.
+func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
+	return getState(ctx, s.pool, key)
+}
+
+// ListState implements store.StateReader.
+func (s *Store) ListState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
+	return listState(ctx, s.pool, prefix)
+}
+
+func (t *tx) GetState(ctx context.Context, key string) ([]byte, error) { return getState(ctx, t.tx, key) }
+
+func (t *tx) ListState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
+	return listState(ctx, t.tx, prefix)
+}
+
+func (t *tx) PutState(ctx context.Context, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO gateway_state (key, value, updated) VALUES ($1, $2, $3)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`, key, value, sqlsearch.Micros(t.s.now()))
+	if err != nil {
+		err = fmt.Errorf("put state %s: %w", key, err)
+		if t.err == nil {
+			t.err = err
+		}
+	}
+	return err
+}
+
+// Reindex implements store.Tx: lock the row, then one statement clears the old index
+// rows and writes the new ones if the version is still the one indexed.
+func (t *tx) Reindex(ctx context.Context, r store.Resource, idx *store.Index) (bool, error) {
+	var version int64
+	var mask int32
+	var deleted bool
+	err := t.tx.QueryRow(ctx, "SELECT version, idx_mask, deleted FROM resources WHERE type = $1 AND id = $2 FOR UPDATE",
+		r.Type, r.ID).Scan(&version, &mask, &deleted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reindex %s/%s: %w", r.Type, r.ID, err)
+	}
+	if version != r.Version || deleted {
+		return false, nil
+	}
+	newMask := indexMask(idx)
+	var b strings.Builder
+	b.WriteString("WITH r AS (UPDATE resources SET idx_mask = $3 WHERE type = $1 AND id = $2 RETURNING 1)")
+	for k := store.KindToken; k <= store.KindURI; k++ {
+		if uint32(mask)&maskBit(k) != 0 {
+			table, _ := sqlsearch.IndexTable(k)
+			fmt.Fprintf(&b, ",\nd%d AS (DELETE FROM %s x USING r WHERE x.type = $1 AND x.id = $2)", k, table)
+		}
+	}
+	n := 3
+	for k := store.KindToken; k <= store.KindURI; k++ {
+		if newMask&maskBit(k) == 0 {
+			continue
+		}
+		table, _ := sqlsearch.IndexTable(k)
+		n++
+		cols := []string{"param"}
+		arrays := []string{"$" + strconv.Itoa(n) + "::text[]"}
+		for _, c := range indexColumns[k] {
+			n++
+			cols = append(cols, c.name)
+			arrays = append(arrays, "$"+strconv.Itoa(n)+"::"+c.typ+"[]")
+		}
+		fmt.Fprintf(&b, ",\ni%d AS (INSERT INTO %s (type, id, %s) SELECT $1, $2, u.* FROM r, unnest(%s) u)",
+			k, table, strings.Join(cols, ", "), strings.Join(arrays, ", "))
+	}
+	b.WriteString("\nSELECT count(*) FROM r")
+	args := appendIndexArgs([]any{r.Type, r.ID, int32(newMask)}, idx)
+	var done int
+	if err := t.tx.QueryRow(ctx, b.String(), args...).Scan(&done); err != nil {
+		err = fmt.Errorf("reindex %s/%s: %w", r.Type, r.ID, err)
+		if t.err == nil {
+			t.err = err
+		}
+		return false, err
+	}
+	if k, ok := t.known[resourceKey{r.Type, r.ID}]; ok {
+		k.mask = newMask
+		t.known[resourceKey{r.Type, r.ID}] = k
+	}
+	return done == 1, nil
+}

@@ -1,0 +1,288 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/gateway/store/sqlsearch"
+)
+
+const (
+	messageColumns = "id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, seq"
+
+	selectMessage = "SELECT " + messageColumns + " FROM messages WHERE id = ?1"
+	// The predicate repeats the partial unique index's, so that the index answers.
+	selectAppliedMessage = "SELECT " + messageColumns + ` FROM messages
+WHERE sender = ?1 AND control_id = ?2 AND status = 'applied' AND control_id <> ''`
+
+	// upsertMessage inserts a message or, when its id exists, records a new outcome
+	// (?12 attempts: zero keeps the stored count, or stores 1 for a new message).
+	upsertMessage = `INSERT INTO messages (id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, max(?12, 1))
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, resources = excluded.resources,
+attempts = CASE WHEN ?12 > 0 THEN ?12 ELSE attempts END
+RETURNING ` + messageColumns
+
+	selectEventTime = "SELECT event_time FROM event_times WHERE key = ?1"
+	// SQLite's max() is NULL when an argument is; the watermark only moves forward.
+	setEventTime = `INSERT INTO event_times (key, event_time) VALUES (?1, ?2)
+ON CONFLICT (key) DO UPDATE SET event_time = CASE
+WHEN event_time IS NULL OR excluded.event_time > event_time THEN excluded.event_time ELSE event_time END`
+)
+
+func scanMessage(row scanner) (store.Message, error) {
+	var m store.Message
+	var eventTime sql.NullInt64
+	var received int64
+	var resources string
+	if err := row.Scan(&m.ID, &m.Channel, &m.Sender, &m.ControlID, &m.Type, &eventTime, &received,
+		&m.Status, &m.Reason, &m.Raw, &resources, &m.Attempts, &m.Seq); err != nil {
+		return store.Message{}, err
+	}
+	if eventTime.Valid {
+		m.EventTime = sqlsearch.FromMicros(eventTime.Int64)
+	}
+	m.Received = sqlsearch.FromMicros(received)
+	if err := json.Unmarshal([]byte(resources), &m.Resources); err != nil {
+		return store.Message{}, fmt.Errorf("message %s: resources: %w", m.ID, err)
+	}
+	if len(m.Resources) == 0 {
+		m.Resources = nil
+	}
+	if m.Raw == nil {
+		m.Raw = []byte{}
+	}
+	return m, nil
+}
+
+func messageErr(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// buildListMessages returns the listing query for q and its arguments. It asks for one
+// row more than the page, to know whether another page follows.
+func buildListMessages(q store.MessageQuery) (sqlsearch.Statement, int) {
+	count := q.Count
+	if count <= 0 {
+		count = store.DefaultMessageCount
+	}
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" "+sqlsearch.SQLite.Placeholder(len(args)))
+	}
+	if q.Status != "" {
+		add("status =", q.Status)
+	}
+	if q.Sender != "" {
+		add("sender =", q.Sender)
+	}
+	if q.Type != "" {
+		add("type =", q.Type)
+	}
+	if q.Channel != "" {
+		add("channel =", q.Channel)
+	}
+	if !q.Since.IsZero() {
+		add("received >=", sqlsearch.Micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("received <", sqlsearch.Micros(q.Until))
+	}
+	if q.Before > 0 {
+		add("seq <", q.Before)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + messageColumns + " FROM messages")
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	args = append(args, count+1)
+	b.WriteString(" ORDER BY seq DESC LIMIT " + sqlsearch.SQLite.Placeholder(len(args)))
+	return sqlsearch.Statement{SQL: b.String(), Args: args}, count
+}
+
+func listMessages(ctx context.Context, query queryFunc, q store.MessageQuery) (store.MessagePage, error) {
+	stmt, count := buildListMessages(q)
+	rows, err := query(ctx, stmt)
+	if err != nil {
+		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
+	}
+	defer rows.Close()
+	var p store.MessagePage
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
+		}
+		p.Messages = append(p.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
+		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
+	}
+	if len(p.Messages) > count {
+		p.Messages = p.Messages[:count]
+		p.Next = p.Messages[count-1].Seq
+	}
+	return p, nil
+}
+
+// ReadMessage implements store.Reader.
+func (s *Store) ReadMessage(ctx context.Context, id string) (store.Message, error) {
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return store.Message{}, err
+	}
+	m, err := scanMessage(st.readMessage.QueryRowContext(ctx, id))
+	if err != nil {
+		return store.Message{}, messageErr("read message "+id, err)
+	}
+	return m, nil
+}
+
+// FindAppliedMessage implements store.Reader.
+func (s *Store) FindAppliedMessage(ctx context.Context, sender, controlID string) (store.Message, error) {
+	st, err := s.stmts(ctx)
+	if err != nil {
+		return store.Message{}, err
+	}
+	m, err := scanMessage(st.findApplied.QueryRowContext(ctx, sender, controlID))
+	if err != nil {
+		return store.Message{}, messageErr("find applied message "+sender+" "+controlID, err)
+	}
+	return m, nil
+}
+
+// ListMessages implements store.Reader.
+func (s *Store) ListMessages(ctx context.Context, q store.MessageQuery) (store.MessagePage, error) {
+	return listMessages(ctx, s.messages.query, q)
+}
+
+// ReadMessage implements store.Reader. It needs no row lock: the transaction excludes
+// every other writer.
+func (t *tx) ReadMessage(ctx context.Context, id string) (store.Message, error) {
+	m, err := scanMessage(t.tx.StmtContext(ctx, t.st.txReadMessage).QueryRowContext(ctx, id))
+	if err != nil {
+		return store.Message{}, messageErr("read message "+id, err)
+	}
+	return m, nil
+}
+
+// FindAppliedMessage implements store.Reader.
+func (t *tx) FindAppliedMessage(ctx context.Context, sender, controlID string) (store.Message, error) {
+	m, err := scanMessage(t.tx.StmtContext(ctx, t.st.txFindApplied).QueryRowContext(ctx, sender, controlID))
+	if err != nil {
+		return store.Message{}, messageErr("find applied message "+sender+" "+controlID, err)
+	}
+	return m, nil
+}
+
+// ListMessages implements store.Reader.
+func (t *tx) ListMessages(ctx context.Context, q store.MessageQuery) (store.MessagePage, error) {
+	query := func(ctx context.Context, s sqlsearch.Statement) (*sql.Rows, error) {
+		return t.tx.QueryContext(ctx, s.SQL, s.Args...)
+	}
+	return listMessages(ctx, query, q)
+}
+
+// PutMessage implements store.Tx.
+func (t *tx) PutMessage(ctx context.Context, m store.Message) (store.Message, error) {
+	out, err := t.putMessage(ctx, m)
+	if err != nil {
+		// As after a failed Put, nothing of the transaction may commit: the caller
+		// answers a conflict with the first message's acknowledgement instead.
+		if t.err == nil {
+			t.err = err
+		}
+		return store.Message{}, err
+	}
+	return out, nil
+}
+
+func (t *tx) putMessage(ctx context.Context, m store.Message) (store.Message, error) {
+	if !store.ValidMessageStatus(m.Status) {
+		return store.Message{}, fmt.Errorf("put message %s: invalid status %q", m.ID, m.Status)
+	}
+	if m.ID == "" {
+		// Version 7: time-ordered, so new ids append to the id index.
+		id, err := uuid.NewV7()
+		if err != nil {
+			return store.Message{}, fmt.Errorf("put message: new id: %w", err)
+		}
+		m.ID = id.String()
+	}
+	if m.Received.IsZero() {
+		m.Received = t.s.now()
+	}
+	var eventTime any // NULL when absent
+	if !m.EventTime.IsZero() {
+		eventTime = sqlsearch.Micros(m.EventTime)
+	}
+	raw := m.Raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	resources := m.Resources
+	if resources == nil {
+		resources = []string{}
+	}
+	resJSON, err := json.Marshal(resources)
+	if err != nil {
+		return store.Message{}, fmt.Errorf("put message %s: %w", m.ID, err)
+	}
+	out, err := scanMessage(t.tx.StmtContext(ctx, t.st.upsertMessage).QueryRowContext(ctx,
+		m.ID, m.Channel, m.Sender, m.ControlID, m.Type, eventTime, sqlsearch.Micros(m.Received),
+		m.Status, m.Reason, raw, string(resJSON), max(m.Attempts, 0)))
+	if err != nil {
+		var se *sqlite.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return store.Message{}, fmt.Errorf("put message %s: %s %s already applied: %w",
+				m.ID, m.Sender, m.ControlID, errors.Join(store.ErrConflict, err))
+		}
+		return store.Message{}, fmt.Errorf("put message %s: %w", m.ID, err)
+	}
+	return out, nil
+}
+
+// EventTime implements store.Tx. The transaction already holds the database's write
+// lock, so the key needs no lock of its own.
+func (t *tx) EventTime(ctx context.Context, resourceKey string) (time.Time, error) {
+	var us sql.NullInt64
+	err := t.tx.StmtContext(ctx, t.st.eventTime).QueryRowContext(ctx, resourceKey).Scan(&us)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("event time %s: %w", resourceKey, err)
+	}
+	if !us.Valid {
+		return time.Time{}, nil
+	}
+	return sqlsearch.FromMicros(us.Int64), nil
+}
+
+// SetEventTime implements store.Tx.
+func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time) error {
+	if at.IsZero() {
+		return nil
+	}
+	if _, err := t.tx.StmtContext(ctx, t.st.setEventTime).ExecContext(ctx, resourceKey, sqlsearch.Micros(at)); err != nil {
+		err = fmt.Errorf("set event time %s: %w", resourceKey, err)
+		if t.err == nil {
+			t.err = err
+		}
+		return err
+	}
+	return nil
+}
