@@ -43,6 +43,10 @@ func seed(t *testing.T, s *fhirtest.Server) {
 	put("Observation/glu", `{"resourceType":"Observation","id":"glu","status":"preliminary","subject":{"reference":"Patient/ls"},
 	  "code":{"coding":[{"system":"http://loinc.org","code":"15074-8"}]},"effectiveDateTime":"2024-05-20",
 	  "valueQuantity":{"value":5.4,"unit":"mmol/L","system":"http://unitsofmeasure.org","code":"mmol/L"}}`)
+	put("Observation/panel", `{"resourceType":"Observation","id":"panel","status":"final","subject":{"reference":"Patient/ls"},
+	  "code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},"effectiveDateTime":"2024-05-20",
+	  "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":125,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	               {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":82,"unit":"mmHg","system":"http://unitsofmeasure.org","code":"mm[Hg]"}}]}`)
 	put("Encounter/e1", `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},
 	  "subject":{"reference":"Patient/zs"},"period":{"start":"2024-03-01T08:00:00+08:00","end":"2024-03-01T09:00:00+08:00"}}`)
 }
@@ -70,10 +74,10 @@ func TestSearchParameters(t *testing.T) {
 			{"Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|NNCHN|11010519491231002X", "Patient/zs"},
 			{"Patient?phone=13800000000", "Patient/ls"},
 			{"Observation?code=http://loinc.org|8480-6", "Observation/bp1"},
-			{"Observation?code=http://loinc.org|", "Observation/bp1 Observation/glu"},
+			{"Observation?code=http://loinc.org|", "Observation/bp1 Observation/glu Observation/panel"},
 			{"Observation?code:text=收缩压", "Observation/bp1"},
 			{"Observation?code:text=systolic", "Observation/bp1"},
-			{"Observation?status=final,preliminary", "Observation/bp1 Observation/glu"},
+			{"Observation?status=final,preliminary", "Observation/bp1 Observation/glu Observation/panel"},
 			// date
 			{"Patient?birthdate=1949", "Patient/zs"},
 			{"Patient?birthdate=lt1980", "Patient/zs"},
@@ -92,22 +96,29 @@ func TestSearchParameters(t *testing.T) {
 			// reference
 			{"Observation?subject=Patient/zs", "Observation/bp1"},
 			{"Observation?patient=zs", "Observation/bp1"},
-			{"Observation?subject:Patient=ls", "Observation/glu"},
+			{"Observation?subject:Patient=ls", "Observation/glu Observation/panel"},
 			{"Patient?organization=Organization/zj", "Patient/zs"},
 			{"Observation?subject:missing=true", ""},
 			// chains and _has
 			{"Observation?subject:Patient.name=张", "Observation/bp1"},
-			{"Observation?patient.gender=female", "Observation/glu"},
+			{"Observation?patient.gender=female", "Observation/glu Observation/panel"},
 			{"Observation?subject:Patient.organization.name=张江", "Observation/bp1"},
 			{"Observation?subject:Patient.organization.identifier=PD001", "Observation/bp1"},
 			{"Patient?_has:Observation:subject:code=8480-6", "Patient/zs"},
 			{"Patient?_has:Observation:patient:status=preliminary", "Patient/ls"},
 			{"Organization?_has:Patient:organization:_has:Observation:subject:code=8480-6", "Organization/zj"},
+			// composite: every component matches within one item
+			{"Observation?code-value-quantity=http://loinc.org|8480-6$gt100", "Observation/bp1"},
+			{"Observation?code-value-quantity=http://loinc.org|8480-6$lt100", ""},
+			{"Observation?code-value-quantity=15074-8$5.4,8480-6$132", "Observation/bp1 Observation/glu"},
+			{"Observation?component-code-value-quantity=http://loinc.org|8480-6$gt100", "Observation/panel"},
+			{"Observation?component-code-value-quantity=http://loinc.org|8462-4$gt100", ""},
+			{"Observation?component-code-value-quantity=8462-4$lt90|http://unitsofmeasure.org|mm[Hg]", "Observation/panel"},
 			// common parameters
 			{"Patient?_id=zs,ls", "Patient/ls Patient/zs"},
 			// system search
 			{"?_id=zs", "Patient/zs"},
-			{"?_type=Observation,Encounter", "Encounter/e1 Observation/bp1 Observation/glu"},
+			{"?_type=Observation,Encounter", "Encounter/e1 Observation/bp1 Observation/glu Observation/panel"},
 			// compartment
 			{"Patient/zs/Observation", "Observation/bp1"},
 			{"Patient/zs/Encounter?date=2024", "Encounter/e1"},
@@ -202,12 +213,12 @@ func TestIncludeSortSummary(t *testing.T) {
 		if o := order("Patient?_sort=-birthdate"); o != "ls,zs" {
 			t.Errorf("_sort=-birthdate: %s", o)
 		}
-		if o := order("Observation?_sort=-value-quantity,_id"); o != "bp1,glu" {
+		if o := order("Observation?_sort=-value-quantity,_id"); o != "bp1,glu,panel" { // no value: last
 			t.Errorf("_sort=-value-quantity: %s", o)
 		}
 		// _summary=count: only the total.
 		b := s.Must(http.StatusOK, "GET", "Observation?_summary=count", nil).JSON(t)
-		if fmt.Sprint(b["total"]) != "2" || len(asSlice(b["entry"])) != 0 {
+		if fmt.Sprint(b["total"]) != "3" || len(asSlice(b["entry"])) != 0 {
 			t.Errorf("_summary=count: %v", b)
 		}
 		// _elements keeps the named elements (and the mandatory ones) and marks the subset.

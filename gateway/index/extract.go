@@ -49,6 +49,13 @@ type compiled struct {
 	def  *searchparam.Definition
 	kind store.ParamKind
 	expr *fhirpath.Expression
+	// parts of a composite parameter, evaluated on each item expr selects.
+	parts []part
+}
+
+type part struct {
+	kind store.ParamKind
+	expr *fhirpath.Expression
 }
 
 // NewExtractor compiles the expressions of every parameter of the given kinds (nil: all
@@ -63,6 +70,14 @@ func NewExtractor(reg *searchparam.Registry, resourceTypes []string, kinds []sto
 	var errs []error
 	for _, typ := range resourceTypes {
 		for _, d := range Applicable(reg, typ) {
+			if d.Type == "composite" {
+				if c, ok, err := compileComposite(reg, d, typ); err != nil {
+					errs = append(errs, err)
+				} else if ok {
+					x.byType[typ] = append(x.byType[typ], c)
+				}
+				continue
+			}
 			k, ok := kindOf[d.Type]
 			if !ok || d.Expression == "" || (len(want) > 0 && !want[k]) {
 				continue
@@ -80,6 +95,57 @@ func NewExtractor(reg *searchparam.Registry, resourceTypes []string, kinds []sto
 		}
 	}
 	return x, errs
+}
+
+// compileComposite prepares a composite parameter whose components are all of
+// indexable kinds.
+func compileComposite(reg *searchparam.Registry, d *searchparam.Definition, typ string) (compiled, bool, error) {
+	src := ForType(d.Expression, typ)
+	if src == "" || len(d.Component) < 2 || len(d.Component) > 9 {
+		return compiled{}, false, nil
+	}
+	root, err := fhirpath.Compile(src)
+	if err != nil {
+		return compiled{}, false, fmt.Errorf("search parameter %s on %s: %w", d.URL, typ, err)
+	}
+	c := compiled{def: d, expr: root}
+	for _, comp := range d.Component {
+		cd, ok := reg.ByURL(comp.Definition)
+		if !ok {
+			return compiled{}, false, nil
+		}
+		k, ok := kindOf[cd.Type]
+		if !ok {
+			return compiled{}, false, nil
+		}
+		e, err := fhirpath.Compile(comp.Expression)
+		if err != nil {
+			return compiled{}, false, fmt.Errorf("search parameter %s component %s: %w", d.URL, comp.Definition, err)
+		}
+		c.parts = append(c.parts, part{kind: k, expr: e})
+	}
+	return c, true, nil
+}
+
+// Components returns the kinds of a composite parameter's components, in order, or
+// false when the parameter is not an indexed composite.
+func Components(reg *searchparam.Registry, d *searchparam.Definition) ([]store.ParamKind, bool) {
+	if d.Type != "composite" || len(d.Component) < 2 {
+		return nil, false
+	}
+	var out []store.ParamKind
+	for _, comp := range d.Component {
+		cd, ok := reg.ByURL(comp.Definition)
+		if !ok {
+			return nil, false
+		}
+		k, ok := kindOf[cd.Type]
+		if !ok {
+			return nil, false
+		}
+		out = append(out, k)
+	}
+	return out, true
 }
 
 // Applicable lists the parameters that apply to a resource type: its own and those
@@ -160,6 +226,9 @@ func rootName(p string) string {
 
 func isUpper(s string) bool { return s != "" && s[0] >= 'A' && s[0] <= 'Z' }
 
+// Registry returns the definitions the extractor was built from.
+func (x *Extractor) Registry() *searchparam.Registry { return x.reg }
+
 // Params lists the parameters the extractor fills for typ.
 func (x *Extractor) Params(typ string) []*searchparam.Definition {
 	cs := x.byType[typ]
@@ -190,12 +259,34 @@ func (x *Extractor) Index(ctx context.Context, typ string, body []byte) (*store.
 			// write: the resource is simply not findable by that parameter.
 			continue
 		}
+		if len(c.parts) > 0 {
+			addComposite(ctx, idx, c, doc, items)
+			continue
+		}
 		for _, it := range items {
 			add(idx, c.def.Code, c.kind, it.Type(), it.Value())
 		}
 	}
 	dedupe(idx)
 	return idx, nil
+}
+
+// addComposite indexes each item a composite's expression selects as one group:
+// component i of group g under "code#g$i", so that a search can require every
+// component to match within the same group.
+func addComposite(ctx context.Context, idx *store.Index, c compiled, doc map[string]any, items fhirpath.Collection) {
+	for g, it := range items {
+		for i, p := range c.parts {
+			vals, err := p.expr.Evaluate(ctx, doc, fhirpath.WithContext(fhirpath.Collection{it}))
+			if err != nil {
+				continue
+			}
+			param := fmt.Sprintf("%s#%d$%d", c.def.Code, g, i)
+			for _, v := range vals {
+				add(idx, param, p.kind, v.Type(), v.Value())
+			}
+		}
+	}
 }
 
 // add converts one FHIRPath result into index rows of the parameter's kind, following

@@ -112,7 +112,7 @@ func (s *Service) capabilities() *Response {
 			capSearchParam{Name: "_lastUpdated", Definition: "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", Type: "date"},
 		)
 		for _, d := range s.indexer.Params(typ) {
-			if _, ok := index.KindOf(d.Type); !ok {
+			if _, ok := index.KindOf(d.Type); !ok && d.Type != "composite" {
 				continue
 			}
 			cr.SearchParam = append(cr.SearchParam, capSearchParam{Name: d.Code, Definition: d.URL, Type: d.Type})

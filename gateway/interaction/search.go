@@ -255,6 +255,9 @@ func (s *Service) parseCriterion(typ, key, raw string, depth int) (store.Clause,
 	if !ok {
 		return store.Clause{}, problem(fmt.Sprintf("search parameter %q is not supported for %s", name, typeLabel(typ))), nil
 	}
+	if d.Type == "composite" && !chained {
+		return s.parseComposite(d, name, modifier, raw)
+	}
 	kind, ok := index.KindOf(d.Type)
 	if !ok {
 		return store.Clause{}, problem(fmt.Sprintf("search parameter %q of type %s is not supported", name, d.Type)), nil
@@ -403,6 +406,101 @@ func (s *Service) parseCriterion(typ, key, raw string, depth int) (store.Clause,
 		}
 	}
 	return c, "", nil
+}
+
+// parseComposite reads a composite value: component values joined by "$" (a literal
+// "$" escaped as "\$"), each read as its component's type; commas separate
+// alternatives.
+func (s *Service) parseComposite(d *searchparam.Definition, name, modifier, raw string) (store.Clause, problem, error) {
+	reg := s.indexer.Registry()
+	kinds, ok := index.Components(reg, d)
+	if !ok {
+		return store.Clause{}, problem(fmt.Sprintf("composite parameter %q is not supported", name)), nil
+	}
+	switch modifier {
+	case "":
+	case "missing":
+		if raw != "true" && raw != "false" {
+			return store.Clause{}, "", outcome.BadRequest("%s:missing takes true or false, got %q", name, raw)
+		}
+		b := raw == "true"
+		return store.Clause{Param: name, Missing: &b, Composite: []store.Clause{{Kind: kinds[0]}}}, "", nil
+	default:
+		return store.Clause{}, problem(fmt.Sprintf("modifier :%s is not supported on composite %s", modifier, name)), nil
+	}
+	var alts []store.Clause
+	for _, v := range splitValues(raw) {
+		parts := splitDollar(v)
+		if len(parts) != len(kinds) {
+			return store.Clause{}, "", outcome.BadRequest("%s takes %d values joined by $, got %q", name, len(kinds), v)
+		}
+		c := store.Clause{Param: name}
+		for i, p := range parts {
+			comp, _ := reg.ByURL(d.Component[i].Definition)
+			pc, pr, err := s.componentClause(comp, kinds[i], p)
+			if err != nil || pr != "" {
+				return store.Clause{}, pr, err
+			}
+			c.Composite = append(c.Composite, pc)
+		}
+		alts = append(alts, c)
+	}
+	if len(alts) == 1 {
+		return alts[0], "", nil
+	}
+	return store.Clause{Any: alts}, "", nil
+}
+
+// componentClause reads one component value of a composite.
+func (s *Service) componentClause(d *searchparam.Definition, kind store.ParamKind, v string) (store.Clause, problem, error) {
+	c := store.Clause{Param: d.Code, Kind: kind}
+	switch kind {
+	case store.KindToken:
+		c.Tokens = []store.TokenMatch{parseToken(v)}
+	case store.KindString:
+		c.Strings = []store.StringMatch{{Value: index.Fold(v)}}
+	case store.KindDate:
+		prefix, rest := splitPrefix(v)
+		r, err := fhirdate.Parse(rest)
+		if err != nil {
+			return c, "", outcome.BadRequest("%s: %q is not a date", d.Code, v)
+		}
+		c.Dates = []store.DateMatch{{Prefix: prefix, Low: r.Low, High: r.High}}
+	case store.KindQuantity, store.KindNumber:
+		m, err := parseQuantity(d.Code, v, kind == store.KindNumber)
+		if err != nil {
+			return c, "", err
+		}
+		c.Quantities = []store.QuantityMatch{m}
+	case store.KindReference:
+		m, err := s.parseReference(d, "", v)
+		if err != nil {
+			return c, "", err
+		}
+		c.References = []store.ReferenceMatch{m}
+	case store.KindURI:
+		c.URIs = []store.URIMatch{{Value: v}}
+	}
+	return c, "", nil
+}
+
+// splitDollar splits a composite value at "$" not escaped with a backslash.
+func splitDollar(v string) []string {
+	var out []string
+	var cur strings.Builder
+	for i := 0; i < len(v); i++ {
+		switch {
+		case v[i] == '\\' && i+1 < len(v) && v[i+1] == '$':
+			cur.WriteByte('$')
+			i++
+		case v[i] == '$':
+			out = append(out, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(v[i])
+		}
+	}
+	return append(out, cur.String())
 }
 
 // parseHas reads "Type:param:rest" after "_has:".

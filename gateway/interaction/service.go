@@ -28,6 +28,9 @@ type Indexer interface {
 	// Params lists the search parameters the indexer fills for a resource type, beyond
 	// _id and _lastUpdated which every store answers itself.
 	Params(resourceType string) []*searchparam.Definition
+	// Registry holds every definition in force (composite parameters name their
+	// components by URL).
+	Registry() *searchparam.Registry
 }
 
 // Config holds what a Service needs besides the store.

@@ -279,6 +279,11 @@ type Clause struct {
 	// refer to the compartment's resource through any of the parameters listed for their
 	// type. Param and Kind are ignored.
 	Compartment *Compartment
+	// Composite matches a composite parameter (code-value-quantity=...$...): one
+	// clause per component, in the definition's order, each with its Kind and values,
+	// all matching the same item the composite's expression selected. The index holds
+	// component i of item g under the parameter "Param#g$i".
+	Composite []Clause
 	// Any matches when any of its clauses matches; All when all of them do. Param and
 	// Kind are ignored.
 	Any []Clause

@@ -54,7 +54,9 @@ func (s *Store) ListState(ctx context.Context, prefix string) ([]store.StateEntr
 	return listState(ctx, s.pool, prefix)
 }
 
-func (t *tx) GetState(ctx context.Context, key string) ([]byte, error) { return getState(ctx, t.tx, key) }
+func (t *tx) GetState(ctx context.Context, key string) ([]byte, error) {
+	return getState(ctx, t.tx, key)
+}
 
 func (t *tx) ListState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
 	return listState(ctx, t.tx, prefix)

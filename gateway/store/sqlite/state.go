@@ -48,14 +48,18 @@ func listState(ctx context.Context, q execQuerier, prefix string) ([]store.State
 }
 
 // GetState implements store.StateReader.
-func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) { return getState(ctx, s.r, key) }
+func (s *Store) GetState(ctx context.Context, key string) ([]byte, error) {
+	return getState(ctx, s.r, key)
+}
 
 // ListState implements store.StateReader.
 func (s *Store) ListState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
 	return listState(ctx, s.r, prefix)
 }
 
-func (t *tx) GetState(ctx context.Context, key string) ([]byte, error) { return getState(ctx, t.tx, key) }
+func (t *tx) GetState(ctx context.Context, key string) ([]byte, error) {
+	return getState(ctx, t.tx, key)
+}
 
 func (t *tx) ListState(ctx context.Context, prefix string) ([]store.StateEntry, error) {
 	return listState(ctx, t.tx, prefix)

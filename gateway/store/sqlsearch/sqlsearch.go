@@ -351,6 +351,8 @@ func (b *builder) positive(sc scope, c store.Clause) (string, error) {
 		return "(" + strings.Join(parts, op) + ")", nil
 	case c.Compartment != nil:
 		return b.compartment(sc, c.Compartment)
+	case len(c.Composite) > 0:
+		return b.composite(sc, c)
 	case c.Has != nil:
 		return b.has(sc, c.Has)
 	case c.Chain != nil:
@@ -374,43 +376,9 @@ func (b *builder) positive(sc scope, c store.Clause) (string, error) {
 		}
 		return sql, nil
 	}
-	var match []string
-	switch c.Kind {
-	case store.KindToken:
-		for _, m := range c.Tokens {
-			match = append(match, b.tokenMatch(x, m))
-		}
-	case store.KindDate:
-		for _, m := range c.Dates {
-			sql, err := b.dateMatch(x+".low", x+".high", m)
-			if err != nil {
-				return "", fmt.Errorf("parameter %s: %w", c.Param, err)
-			}
-			match = append(match, sql)
-		}
-	case store.KindString:
-		for _, m := range c.Strings {
-			match = append(match, b.stringMatch(x, m))
-		}
-	case store.KindReference:
-		for _, m := range c.References {
-			match = append(match, b.referenceMatch(x, m))
-		}
-	case store.KindQuantity, store.KindNumber:
-		for _, m := range c.Quantities {
-			sql, err := b.quantityMatch(x, c.Kind, m)
-			if err != nil {
-				return "", fmt.Errorf("parameter %s: %w", c.Param, err)
-			}
-			match = append(match, sql)
-		}
-	case store.KindURI:
-		for _, m := range c.URIs {
-			match = append(match, b.uriMatch(x, m))
-		}
-	}
-	if len(match) == 0 {
-		return "", fmt.Errorf("sqlsearch: parameter %s has no values", c.Param)
+	match, err := b.matches(x, c)
+	if err != nil {
+		return "", err
 	}
 	return b.in(sc, table, x, x+".param = "+b.arg(c.Param)+" AND ("+strings.Join(match, " OR ")+")"), nil
 }
@@ -480,6 +448,105 @@ func (b *builder) compartment(sc scope, c *store.Compartment) (string, error) {
 	}
 	cond := x + ".target_type = " + b.arg(c.Type) + " AND " + x + ".target_id = " + b.arg(c.ID) + " AND (" + strings.Join(alts, " OR ") + ")"
 	return "((" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM idx_reference " + x + " WHERE " + cond + ")" + self + ")", nil
+}
+
+// matches returns the conditions (ORed) on index rows aliased x that c's values set.
+func (b *builder) matches(x string, c store.Clause) ([]string, error) {
+	var match []string
+	switch c.Kind {
+	case store.KindToken:
+		for _, m := range c.Tokens {
+			match = append(match, b.tokenMatch(x, m))
+		}
+	case store.KindDate:
+		for _, m := range c.Dates {
+			sql, err := b.dateMatch(x+".low", x+".high", m)
+			if err != nil {
+				return nil, fmt.Errorf("parameter %s: %w", c.Param, err)
+			}
+			match = append(match, sql)
+		}
+	case store.KindString:
+		for _, m := range c.Strings {
+			match = append(match, b.stringMatch(x, m))
+		}
+	case store.KindReference:
+		for _, m := range c.References {
+			match = append(match, b.referenceMatch(x, m))
+		}
+	case store.KindQuantity, store.KindNumber:
+		for _, m := range c.Quantities {
+			sql, err := b.quantityMatch(x, c.Kind, m)
+			if err != nil {
+				return nil, fmt.Errorf("parameter %s: %w", c.Param, err)
+			}
+			match = append(match, sql)
+		}
+	case store.KindURI:
+		for _, m := range c.URIs {
+			match = append(match, b.uriMatch(x, m))
+		}
+	}
+	if len(match) == 0 {
+		return nil, fmt.Errorf("sqlsearch: parameter %s has no values", c.Param)
+	}
+	return match, nil
+}
+
+// composite matches resources with one group of component rows (one item the
+// composite's expression selected) where every component matches. Component i of
+// group g is indexed under the parameter "code#g$i", so the rows of a group are found
+// from the first component's parameter name.
+func (b *builder) composite(sc scope, c store.Clause) (string, error) {
+	if c.Missing != nil {
+		table, ok := IndexTable(c.Composite[0].Kind)
+		if !ok {
+			return "", fmt.Errorf("%w: composite %s of kind %d", ErrUnsupported, c.Param, c.Composite[0].Kind)
+		}
+		x := b.alias("x")
+		prefix := c.Param + "#"
+		sql := "EXISTS (SELECT 1 FROM " + table + " " + x + " WHERE " + x + ".type = " + sc.alias + ".type AND " + x + ".id = " + sc.alias + ".id AND " +
+			x + ".param >= " + b.arg(prefix) + " AND " + x + ".param < " + b.arg(prefix+"\U0010FFFF") + ")"
+		if *c.Missing {
+			sql = "NOT " + sql
+		}
+		return sql, nil
+	}
+	if len(c.Composite) < 2 || len(c.Composite) > 9 {
+		return "", fmt.Errorf("sqlsearch: composite %s needs 2 to 9 components", c.Param)
+	}
+	var from, where []string
+	var first string
+	for i, part := range c.Composite {
+		table, ok := IndexTable(part.Kind)
+		if !ok {
+			return "", fmt.Errorf("%w: composite %s component of kind %d", ErrUnsupported, c.Param, part.Kind)
+		}
+		x := b.alias("x")
+		match, err := b.matches(x, part)
+		if err != nil {
+			return "", err
+		}
+		if len(match) == 0 {
+			return "", fmt.Errorf("sqlsearch: composite %s component %d has no values", c.Param, i)
+		}
+		if i == 0 {
+			first = x
+			prefix := c.Param + "#"
+			from = append(from, table+" "+x)
+			where = append(where, "("+x+".param >= "+b.arg(prefix)+" AND "+x+".param < "+b.arg(prefix+"\U0010FFFF")+
+				" AND "+x+".param LIKE "+b.arg(escapeLike(prefix)+"%$0")+" ESCAPE '\\')")
+		} else {
+			from = append(from, table+" "+x)
+			where = append(where, x+".type = "+first+".type AND "+x+".id = "+first+".id AND "+x+".param = substr("+first+".param, 1, length("+first+".param) - 1) || "+b.arg(strconv.Itoa(i)))
+		}
+		where = append(where, "("+strings.Join(match, " OR ")+")")
+	}
+	cond := strings.Join(where, " AND ")
+	if sc.typeArg != "" {
+		return sc.alias + ".id IN (SELECT " + first + ".id FROM " + strings.Join(from, ", ") + " WHERE " + first + ".type = " + sc.typeArg + " AND " + cond + ")", nil
+	}
+	return "(" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + first + ".type, " + first + ".id FROM " + strings.Join(from, ", ") + " WHERE " + cond + ")", nil
 }
 
 func (b *builder) tokenMatch(x string, m store.TokenMatch) string {
