@@ -7,7 +7,7 @@ FHIR_PKG  := hl7.fhir.r4.examples
 FHIR_VER  := 4.0.1
 FHIR_DIR  := .cache/fhir/$(FHIR_PKG)-$(FHIR_VER)
 
-.PHONY: all build run test fhir-examples generate bench fuzz clean
+.PHONY: all build run test fhir-examples generate bench bench-load bench-search bench-writecost fuzz clean
 
 all: build
 
@@ -37,12 +37,30 @@ test: fhir-examples
 bench: fhir-examples build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Search figures on a synthetic population (50,000 patients, 1.25 M resources) in
+# PostgreSQL: bench-load once (about 20 minutes here), then bench-search. BENCHMARKS.md.
+BENCH_DB  ?= postgres://postgres@127.0.0.1:5432/fhirgw_load?sslmode=disable
+BENCH_URL ?= http://127.0.0.1:8091
+bench-load: build
+	psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE fhirgw_load' postgres || true
+	./$(BIN) serve --http-addr 127.0.0.1:8091 --mllp-addr '' --database-url '$(BENCH_DB)' --log-level warn & echo $$! > .bench.pid; sleep 3; \
+	./$(BIN) bench load --target $(BENCH_URL) --patients 50000 --obs 20 --concurrency 8 --seed 1 --analyze-database-url '$(BENCH_DB)'; \
+	kill $$(cat .bench.pid); rm -f .bench.pid
+
+bench-search: build
+	./$(BIN) serve --http-addr 127.0.0.1:8091 --mllp-addr '' --database-url '$(BENCH_DB)' --log-level warn & echo $$! > .bench.pid; sleep 3; \
+	./$(BIN) bench search --target $(BENCH_URL) --patients 50000 --duration 20s --concurrency 1 --total none; \
+	kill $$(cat .bench.pid); rm -f .bench.pid
+
+bench-writecost:
+	$(GO) test -run '^$$' -bench WriteCost -benchtime 200x ./conformance/loadgen
+
 # Fuzz every parser briefly (FUZZTIME each); seed corpora live in the packages' testdata.
 FUZZTIME ?= 20s
 fuzz: fhir-examples
 	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for t in $$(grep -h '^func Fuzz' $$f/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-	    echo "== $$f $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$f || exit 1; \
+	    echo "== $$f $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$f || exit 1; \
 	  done; \
 	done
 

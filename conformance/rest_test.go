@@ -346,9 +346,14 @@ func TestSearchBasics(t *testing.T) {
 		if b["total"] != json.Number("1") {
 			t.Errorf("identifier code-only search total = %v", b["total"])
 		}
-		b = s.Must(http.StatusOK, "GET", "Patient?_lastUpdated=gt2000-01-01&_count=2", nil).JSON(t)
+		b = s.Must(http.StatusOK, "GET", "Patient?_lastUpdated=gt2000-01-01&_count=2&_total=accurate", nil).JSON(t)
 		if b["total"] != json.Number("5") || len(asSlice(b["entry"])) != 2 {
 			t.Errorf("_lastUpdated with _count=2: total %v, %d entries", b["total"], len(asSlice(b["entry"])))
+		}
+		// Without _total the server does not count beyond the page.
+		b = s.Must(http.StatusOK, "GET", "Patient?_lastUpdated=gt2000-01-01&_count=2", nil).JSON(t)
+		if _, ok := b["total"]; ok || len(asSlice(b["entry"])) != 2 {
+			t.Errorf("_count=2 without _total: total %v, %d entries", b["total"], len(asSlice(b["entry"])))
 		}
 		// Follow next links: every patient exactly once.
 		seen := map[string]bool{}

@@ -2,6 +2,7 @@
 //
 //	fhirgw serve     serve the FHIR API (embedded store unless --database-url is given)
 //	fhirgw migrate   apply schema migrations and exit
+//	fhirgw ingest    run HL7 v2 message files through the pipeline into the store
 //	fhirgw version   print the version
 //	fhirgw bench     measure a running gateway (see BENCHMARKS.md)
 package main
@@ -37,6 +38,7 @@ const usage = `usage: fhirgw <command> [flags]
 commands:
   serve     serve the FHIR R4 API
   migrate   apply database schema migrations and exit
+  ingest    run HL7 v2 files (single messages or batches) into the store: fhirgw ingest FILE...
   version   print the version and exit
   bench     drive a running gateway with load (bench http) and print the figures
 
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stderr)
 	case "migrate":
 		return migrate(ctx, args[1:], getenv, stderr)
+	case "ingest":
+		return ingestFiles(ctx, args[1:], getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -72,7 +72,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			return fmt.Errorf("migrate %s store: %w", cfg.StoreKind(), err)
 		}
 	}
-	gw := app.New(st, app.Options{BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBodyBytes, Version: version, Log: log})
+	icfg, err := app.LoadHL7Config(cfg.HL7Config)
+	if err != nil {
+		return err
+	}
+	gw := app.New(st, app.Options{BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBodyBytes, Version: version, Log: log, Ingest: icfg})
+	if err := gw.Start(ctx); err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           gw.Handler(),
@@ -98,16 +105,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log.Info("fhirgw serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "store", cfg.StoreKind(), "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	ml, err := startMLLP(cfg, gw, log)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http: %w", err)
+	case err := <-ml.failed():
+		srv.Close()
+		return fmt.Errorf("serve mllp: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	mllpDone := make(chan error, 1)
+	go func() { mllpDone <- ml.shutdown(sctx) }()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-mllpDone; err != nil {
+		return fmt.Errorf("shutdown mllp: %w", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shch/fhirgw/gateway/app"
 	"github.com/shch/fhirgw/gateway/store"
@@ -71,10 +72,15 @@ func Start(t testing.TB, kind string, opts ...Options) *Server {
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	base := srv.URL + "/fhir"
-	gw := app.New(st, app.Options{BaseURL: base, MaxBody: o.MaxBody, Version: "test",
+	gw := app.New(st, app.Options{BaseURL: base, MaxBody: o.MaxBody, Version: "test", ParamPoll: 200 * time.Millisecond,
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	srv.Config.Handler = gw.Handler()
+	gctx, stop := context.WithCancel(context.Background())
+	if err := gw.Start(gctx); err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
 	t.Cleanup(func() {
+		stop()
 		srv.Close()
 		_ = st.Close()
 	})

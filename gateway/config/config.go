@@ -24,6 +24,18 @@ type Config struct {
 	// DebugAddr, when set, serves net/http/pprof there (keep it on localhost: profiles
 	// are not authenticated).
 	DebugAddr string
+
+	// MLLP (HL7 v2 over TCP) listener; empty MLLPAddr: off.
+	MLLPAddr        string
+	MLLPTLSCert     string   // server certificate (PEM); with MLLPTLSKey turns on TLS
+	MLLPTLSKey      string   // its private key (PEM)
+	MLLPClientCA    string   // CA bundle (PEM) that client certificates must chain to (mutual TLS)
+	MLLPAllowClient []string // client certificates admitted: "sha256:<hex>" or "cn:<name>"
+	MLLPMaxBytes    int64
+	MLLPIdleTimeout time.Duration
+	// HL7Config is a JSON file adapting HL7 v2 ingestion (identifier systems per
+	// assigning authority and sender, charsets per channel...); empty: defaults.
+	HL7Config string
 }
 
 // StoreKind names the store the configuration selects.
@@ -57,7 +69,40 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may take to finish on SIGTERM (env FHIRGW_SHUTDOWN_TIMEOUT)")
 	c.Migrate = envOr(getenv, "migrate", "true") == "true"
 	fs.BoolVar(&c.Migrate, "migrate", c.Migrate, "apply schema migrations at start-up (env FHIRGW_MIGRATE)")
+	str(&c.MLLPAddr, "mllp-addr", ":2575", "address the MLLP (HL7 v2 over TCP) listener binds; empty: no listener")
+	str(&c.MLLPTLSCert, "mllp-tls-cert", "", "PEM certificate chain of the MLLP listener; with --mllp-tls-key, MLLP runs over TLS")
+	str(&c.MLLPTLSKey, "mllp-tls-key", "", "PEM private key of the MLLP listener")
+	str(&c.MLLPClientCA, "mllp-client-ca", "", "PEM CA bundle MLLP client certificates must chain to (mutual TLS)")
+	str(&c.HL7Config, "hl7-config", "", "JSON file configuring HL7 v2 ingestion (identifier systems, senders, channel charsets)")
+	c.MLLPAllowClient = splitList(envOr(getenv, "mllp-allow-client", ""))
+	envAllow := true // the first flag replaces the environment's list; later ones add to it
+	fs.Func("mllp-allow-client", "admit only these MLLP client certificates: sha256:<fingerprint> or cn:<common name>; repeatable or comma-separated (env FHIRGW_MLLP_ALLOW_CLIENT)", func(s string) error {
+		if envAllow {
+			c.MLLPAllowClient, envAllow = nil, false
+		}
+		c.MLLPAllowClient = append(c.MLLPAllowClient, splitList(s)...)
+		return nil
+	})
+	_ = setInt64(&c.MLLPMaxBytes, envOr(getenv, "mllp-max-bytes", "16777216"))
+	fs.Func("mllp-max-bytes", "largest HL7 v2 message accepted over MLLP, in bytes; a larger one closes the connection (env FHIRGW_MLLP_MAX_BYTES; default 16777216)", func(s string) error {
+		return setInt64(&c.MLLPMaxBytes, s)
+	})
+	c.MLLPIdleTimeout, _ = time.ParseDuration(envOr(getenv, "mllp-idle-timeout", "5m"))
+	fs.DurationVar(&c.MLLPIdleTimeout, "mllp-idle-timeout", c.MLLPIdleTimeout, "close an MLLP connection after this long without a message (env FHIRGW_MLLP_IDLE_TIMEOUT)")
 	return fs
+}
+
+// MLLPTLS reports whether the MLLP listener is configured for TLS.
+func (c Config) MLLPTLS() bool { return c.MLLPTLSCert != "" || c.MLLPTLSKey != "" }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Finish fills derived values and checks the whole configuration.
@@ -76,6 +121,18 @@ func (c *Config) Finish() error {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return fmt.Errorf("config: base-url %q must be an absolute URL", c.BaseURL)
+	}
+	if c.MLLPMaxBytes <= 0 {
+		return fmt.Errorf("config: mllp-max-bytes must be positive, got %d", c.MLLPMaxBytes)
+	}
+	if c.MLLPIdleTimeout <= 0 {
+		return fmt.Errorf("config: mllp-idle-timeout must be positive, got %s", c.MLLPIdleTimeout)
+	}
+	if (c.MLLPTLSCert == "") != (c.MLLPTLSKey == "") {
+		return fmt.Errorf("config: mllp-tls-cert and mllp-tls-key go together")
+	}
+	if !c.MLLPTLS() && (c.MLLPClientCA != "" || len(c.MLLPAllowClient) > 0) {
+		return fmt.Errorf("config: mllp-client-ca and mllp-allow-client need TLS (mllp-tls-cert, mllp-tls-key)")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -58,7 +58,10 @@ type problem string
 // 400 when strict (Prefer: handling=strict, and always for conditional interactions,
 // where ignoring a criterion would widen the match).
 func (s *Service) parseSearch(typ string, q url.Values, strict bool) (store.Query, *searchInfo, error) {
-	sq := store.Query{Type: typ, Count: s.cfg.DefaultCount, Total: true}
+	// No total by default: counting every match costs as much as the search itself on
+	// large data. runSearch still reports it when the page shows every match; clients
+	// that need it ask with _total=accurate (or estimate).
+	sq := store.Query{Type: typ, Count: s.cfg.DefaultCount}
 	info := &searchInfo{applied: url.Values{}}
 	keys := make([]string, 0, len(q))
 	for k := range q {
@@ -738,8 +741,13 @@ func (s *Service) runSearch(ctx context.Context, r store.Reader, sq store.Query,
 		return nil, err
 	}
 	b := s.newBundle("searchset")
-	if page.Total >= 0 {
+	switch {
+	case page.Total >= 0:
 		t := page.Total
+		b.Total = &t
+	case !page.More && info.cursor == nil && sq.Count > 0:
+		// The page holds the last matches of an offset listing: the total is known.
+		t := sq.Offset + len(page.Resources)
 		b.Total = &t
 	}
 	link := func(extra url.Values) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/metrics"
 	"github.com/shch/fhirgw/gateway/outcome"
+	"github.com/shch/fhirgw/gateway/store"
 )
 
 // Base is the path the FHIR API is served under.
@@ -43,6 +44,9 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	Gatherer prometheus.Gatherer
 	Store    Pinger
+	// HL7 and Messages, when both set, serve HL7 v2 under /hl7v2 (see hl7.go).
+	HL7      HL7Pipeline
+	Messages store.MessageReader
 }
 
 // Server is the HTTP front of the gateway.
@@ -68,6 +72,9 @@ func New(svc *interaction.Service, opts Options) *Server {
 	e.GET("/readyz", s.ready)
 	if opts.Gatherer != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	}
+	if opts.HL7 != nil && opts.Messages != nil {
+		s.hl7Routes()
 	}
 	e.Any(Base, s.fhir)
 	e.Any(Base+"/*", s.fhir)

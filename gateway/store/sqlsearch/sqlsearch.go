@@ -179,6 +179,19 @@ func BuildSearch(d Dialect, q store.Query, now time.Time) (Search, error) {
 		args := append(b.args[:len(b.args):len(b.args)], int64(s.Limit), int64(q.Offset))
 		sb.WriteString(" LIMIT " + d.Placeholder(len(args)-1) + " OFFSET " + d.Placeholder(len(args)))
 		sql := sb.String()
+		if q.Before == nil {
+			// Choose the page by id first and read the bodies of only the rows kept:
+			// otherwise a search with thousands of matches reads every match's whole
+			// row (body included) before sorting. Numbered placeholders let the outer
+			// query reuse the type and sort arguments.
+			ids := "SELECT r.type, r.id" + strings.TrimPrefix(sql, "SELECT "+cols)
+			outer := "SELECT " + ResourceColumns + " FROM resources r WHERE (r.type, r.id) IN (" + ids + ")"
+			if q.Type != "" {
+				ids = "SELECT r.id" + strings.TrimPrefix(sql, "SELECT "+cols)
+				outer = "SELECT " + ResourceColumns + " FROM resources r WHERE r.type = " + d.Placeholder(1) + " AND r.id IN (" + ids + ")"
+			}
+			sql = outer + " ORDER BY " + order
+		}
 		if q.Before != nil {
 			def := "r.last_updated DESC, r.id"
 			if q.Type == "" {
@@ -439,15 +452,21 @@ func (b *builder) compartment(sc scope, c *store.Compartment) (string, error) {
 		}
 		alts = append(alts, "("+x+".type = "+b.arg(t)+" AND "+x+".param IN ("+strings.Join(in, ", ")+"))")
 	}
+	// The compartment's own resource joins the subquery (UNION ALL) rather than an OR
+	// beside it, so that the planner can turn the whole into a semi-join from the
+	// reference index instead of testing every resource.
 	self := ""
 	if c.IncludeSelf {
-		self = " OR (" + sc.alias + ".type = " + b.arg(c.Type) + " AND " + sc.alias + ".id = " + b.arg(c.ID) + ")"
+		self = " UNION ALL SELECT " + b.arg(c.Type) + ", " + b.arg(c.ID)
 	}
 	if len(alts) == 0 {
-		return "(FALSE" + self + ")", nil
+		if self == "" {
+			return "FALSE", nil
+		}
+		return "(" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + strings.TrimPrefix(self, " UNION ALL SELECT ") + ")", nil
 	}
 	cond := x + ".target_type = " + b.arg(c.Type) + " AND " + x + ".target_id = " + b.arg(c.ID) + " AND (" + strings.Join(alts, " OR ") + ")"
-	return "((" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM idx_reference " + x + " WHERE " + cond + ")" + self + ")", nil
+	return "(" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM idx_reference " + x + " WHERE " + cond + self + ")", nil
 }
 
 // matches returns the conditions (ORed) on index rows aliased x that c's values set.

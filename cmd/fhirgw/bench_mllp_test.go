@@ -1,0 +1,46 @@
+package main
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/shch/fhirgw/adapters/hl7v2"
+)
+
+func TestMessageFactory(t *testing.T) {
+	f, err := newMessageFactory("../../testdata/hl7v2/messages", "adt:1,oru:1", "T-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	seen := map[string]bool{}
+	kinds := map[string]int{}
+	for range 200 {
+		raw, id := f.next(rng)
+		m, err := hl7v2.Parse(raw)
+		if err != nil {
+			t.Fatalf("generated message does not parse: %v", err)
+		}
+		if m.ControlID() != id {
+			t.Fatalf("MSH-10 %q, want %q", m.ControlID(), id)
+		}
+		mrn := m.Get("PID-3.1")
+		if mrn == "" || seen[mrn] {
+			t.Fatalf("PID-3.1 %q empty or repeated", mrn)
+		}
+		seen[mrn] = true
+		if m.Get("MSH-15") != "" || m.Get("MSH-16") != "" {
+			t.Fatalf("enhanced acknowledgement mode left on: MSH-15 %q MSH-16 %q", m.Get("MSH-15"), m.Get("MSH-16"))
+		}
+		code, _, _ := m.Type()
+		kinds[code]++
+	}
+	if kinds["ADT"] == 0 || kinds["ORU"] == 0 || kinds["ADT"]+kinds["ORU"] != 200 {
+		t.Fatalf("mix %v", kinds)
+	}
+	for _, bad := range []string{"adt", "xyz:1", "adt:-1", "adt:0"} {
+		if _, err := newMessageFactory("../../testdata/hl7v2/messages", bad, "T-"); err == nil {
+			t.Errorf("mix %q: no error", bad)
+		}
+	}
+}

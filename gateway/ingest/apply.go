@@ -1,0 +1,199 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/shch/fhirgw/gateway/outcome"
+	"github.com/shch/fhirgw/gateway/store"
+)
+
+// maxAttempts bounds how often apply runs again after losing a race (a resource
+// written concurrently through the REST API, a concurrent copy of the message).
+const maxAttempts = 4
+
+// applied is what one apply transaction did.
+type applied struct {
+	msg   store.Message
+	dupOf string // the applied message this one repeats
+	again bool   // a replay of a message that is already applied
+}
+
+// apply writes the message and its resources in one transaction.
+func (p *Pipeline) apply(ctx context.Context, j *job) (Outcome, *failure) {
+	var a applied
+	var err error
+	for attempt := 1; ; attempt++ {
+		a, err = p.applyOnce(ctx, j)
+		if err == nil || attempt == maxAttempts || !transient(err) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
+	}
+	if err != nil {
+		var f *failure
+		if errors.As(err, &f) {
+			return Outcome{}, f
+		}
+		p.cfg.Log.ErrorContext(ctx, "apply hl7v2 message", "sender", j.rec.Sender, "control_id", j.rec.ControlID, "err", err)
+		return Outcome{}, &failure{ack: "AR", reason: "store failure", store: true,
+			err: errDetail{Code: codeInternalError, Severity: "E", Text: "store failure, retry later"}}
+	}
+	return Outcome{MessageID: a.msg.ID, Status: a.msg.Status, Reason: a.msg.Reason}, nil
+}
+
+// transient reports whether running the transaction again may succeed.
+func transient(err error) bool {
+	var f *failure
+	if errors.As(err, &f) {
+		return false
+	}
+	var oe *outcome.Error
+	if errors.As(err, &oe) {
+		return oe.Status == http.StatusConflict || oe.Status >= 500
+	}
+	return errors.Is(err, store.ErrConflict)
+}
+
+func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
+	var a applied
+	err := p.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		a = applied{} // Update may run fn again
+		rec := j.rec
+		// Copies of one message wait for each other here, so that the second sees
+		// the first as applied instead of racing it.
+		if err := tx.Lock(ctx, "ingest:message:"+rec.Sender+"\x00"+rec.ControlID); err != nil {
+			return fmt.Errorf("lock message: %w", err)
+		}
+		if rec.ID != "" {
+			if _, err := tx.ReadMessage(ctx, rec.ID); err != nil { // locks the row
+				return fmt.Errorf("lock message row: %w", err)
+			}
+		}
+		dup, err := tx.FindAppliedMessage(ctx, rec.Sender, rec.ControlID)
+		switch {
+		case err == nil:
+			if dup.ID == rec.ID {
+				a.again = true
+				rec.Status = store.MessageApplied
+			} else {
+				a.dupOf = dup.ID
+				rec.Status = store.MessageDuplicate
+				rec.Reason = "duplicate of message " + dup.ID
+			}
+			rec.Resources = dup.Resources
+			a.msg, err = tx.PutMessage(ctx, rec)
+			return err
+		case !errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("find applied message: %w", err)
+		}
+
+		plan, err := p.prepare(ctx, tx, j)
+		if err != nil {
+			return err
+		}
+		var resources []string
+		if len(plan.bundle.Entry) > 0 {
+			body, err := json.Marshal(plan.bundle)
+			if err != nil {
+				return fmt.Errorf("encode bundle: %w", err)
+			}
+			resp, err := p.svc.ApplyTransaction(ctx, tx, body)
+			if err != nil {
+				var oe *outcome.Error
+				if errors.As(err, &oe) && !transient(oe) {
+					return applyFailure(oe)
+				}
+				return err
+			}
+			if resources, err = locations(resp.Body); err != nil {
+				return err
+			}
+			for _, k := range plan.keys {
+				if err := tx.SetEventTime(ctx, k, rec.EventTime); err != nil {
+					return fmt.Errorf("set event time: %w", err)
+				}
+			}
+		}
+		rec.Status, rec.Resources = store.MessageApplied, resources
+		rec.Reason = strings.Join(append(plan.notes, warningNote(j)...), "; ")
+		a.msg, err = tx.PutMessage(ctx, rec)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// A concurrent copy of the message committed first (the unique constraint on
+		// applied sender and control id), or a concurrent writer took a version:
+		// either way the caller runs again and finds out which.
+		return applied{}, err
+	}
+	return a, err
+}
+
+// applyFailure turns a failed Bundle entry into a failure without patient data: the
+// OperationOutcome's codes and element paths, not its diagnostics (which may quote
+// values).
+func applyFailure(oe *outcome.Error) *failure {
+	var parts []string
+	for _, is := range oe.Issues {
+		s := is.Code
+		if len(is.Expression) > 0 {
+			s += " at " + strings.Join(is.Expression, ", ")
+		}
+		parts = append(parts, s)
+	}
+	r := fmt.Sprintf("FHIR %d", oe.Status)
+	if len(parts) > 0 {
+		r += ": " + strings.Join(parts, "; ")
+	}
+	r = "cannot apply: " + r
+	return &failure{ack: "AE", reason: r, err: errDetail{Code: codeInternalError, Severity: "E", Text: r}}
+}
+
+// warningNote lists the codes and places of mapping warnings (never their text, which
+// may quote values) for the stored reason.
+func warningNote(j *job) []string {
+	if j.result == nil || len(j.result.Warnings) == 0 {
+		return nil
+	}
+	var ws []string
+	for _, w := range j.result.Warnings {
+		s := w.Code
+		if s == "" {
+			s = "warning"
+		}
+		if w.Field != "" {
+			s += " at " + w.Field
+		} else if w.Segment != "" {
+			s += " at " + w.Segment
+		}
+		ws = append(ws, s)
+	}
+	return []string{"warnings: " + strings.Join(ws, ", ")}
+}
+
+// locations lists the versions a transaction-response reports
+// ("Patient/abc/_history/2").
+func locations(resp []byte) ([]string, error) {
+	var b struct {
+		Entry []struct {
+			Response struct {
+				Location string `json:"location"`
+			} `json:"response"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(resp, &b); err != nil {
+		return nil, fmt.Errorf("read transaction response: %w", err)
+	}
+	var out []string
+	for _, e := range b.Entry {
+		if e.Response.Location != "" {
+			out = append(out, e.Response.Location)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,321 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/shch/fhirgw/gateway/fhirjson"
+	"github.com/shch/fhirgw/gateway/store"
+)
+
+// txBundle is the transaction Bundle v2fhir makes, as far as ingest edits it.
+type txBundle struct {
+	ResourceType string    `json:"resourceType"`
+	ID           string    `json:"id,omitempty"`
+	Type         string    `json:"type"`
+	Entry        []txEntry `json:"entry"`
+}
+
+type txEntry struct {
+	FullURL  string          `json:"fullUrl,omitempty"`
+	Resource json.RawMessage `json:"resource,omitempty"`
+	Request  txRequest       `json:"request"`
+}
+
+type txRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+}
+
+// target returns the resource type and id an entry writes; id is empty for a
+// conditional entry.
+func (e txEntry) target() (typ, id string) {
+	if t, _, ok := strings.Cut(e.Request.URL, "?"); ok {
+		return t, ""
+	}
+	typ, id, _ = strings.Cut(e.Request.URL, "/")
+	return typ, id
+}
+
+// plan is the Bundle to apply, after patient matching and stale entries dropped.
+type plan struct {
+	bundle txBundle
+	keys   []string // resource keys whose watermark the message advances
+	notes  []string // for the stored reason
+}
+
+// prepare matches the message's Patient and drops stale entries. A *failure means the
+// message cannot be applied as it is.
+func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, error) {
+	var pl plan
+	if err := json.Unmarshal(j.result.Bundle, &pl.bundle); err != nil {
+		return plan{}, fmt.Errorf("read mapped bundle: %w", err)
+	}
+	if err := p.matchPatient(ctx, tx, &pl.bundle); err != nil {
+		return plan{}, err
+	}
+	if err := p.dropStale(ctx, tx, j, &pl); err != nil {
+		return plan{}, err
+	}
+	return pl, nil
+}
+
+// matchPatient finds the stored Patient the message's Patient is, rewrites the Bundle
+// to write to it, and merges the message's Patient into it.
+func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle) error {
+	pi := slices.IndexFunc(b.Entry, func(e txEntry) bool { t, _ := e.target(); return t == "Patient" })
+	if pi < 0 {
+		return nil
+	}
+	e := &b.Entry[pi]
+	mappedID := strings.TrimPrefix(e.FullURL, "urn:uuid:")
+	if _, id := e.target(); id != "" {
+		mappedID = id
+	}
+	var mapped struct {
+		Identifier []struct {
+			System string `json:"system"`
+			Value  string `json:"value"`
+		} `json:"identifier"`
+	}
+	if err := json.Unmarshal(e.Resource, &mapped); err != nil {
+		return fmt.Errorf("read mapped Patient: %w", err)
+	}
+	keys := map[string]bool{}
+	for _, id := range mapped.Identifier {
+		if p.trusted[id.System] && id.Value != "" {
+			keys[id.System+"|"+id.Value] = true
+		}
+	}
+	if t, q, ok := strings.Cut(e.Request.URL, "?"); ok && t == "Patient" {
+		// v2fhir's conditional mode names the identifier the Patient is known by.
+		v, err := url.ParseQuery(q)
+		if err != nil {
+			return fmt.Errorf("read conditional Patient url: %w", err)
+		}
+		for _, s := range v["identifier"] {
+			keys[s] = true
+		}
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted) // one lock order for every message
+	matches := map[string]bool{}
+	var order []string
+	found := func(id string) {
+		if !matches[id] {
+			matches[id] = true
+			order = append(order, id)
+		}
+	}
+	cur, err := tx.Read(ctx, "Patient", mappedID)
+	switch {
+	case err == nil && !cur.Deleted:
+		found(mappedID)
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("read Patient: %w", err)
+	}
+	curFound := err == nil
+	for _, k := range sorted {
+		// Two senders registering one ID card at once must not both create a Patient.
+		if err := tx.Lock(ctx, "ingest:identifier:"+k); err != nil {
+			return fmt.Errorf("lock identifier: %w", err)
+		}
+		sys, val, _ := strings.Cut(k, "|")
+		page, err := tx.Search(ctx, store.Query{Type: "Patient", Count: 3, Where: []store.Clause{{
+			Param: "identifier", Kind: store.KindToken, Tokens: []store.TokenMatch{{System: sys, Code: val}},
+		}}})
+		if err != nil {
+			return fmt.Errorf("search Patient by identifier: %w", err)
+		}
+		for _, r := range page.Resources {
+			found(r.ID)
+		}
+	}
+	if len(order) > 1 {
+		r := fmt.Sprintf("message matches %d patients", len(order))
+		return &failure{ack: "AE", reason: r, err: errDetail{Segment: "PID", Sequence: 1, Field: 3,
+			Code: codeDuplicateKey, Severity: "E", Text: r}}
+	}
+	target := mappedID
+	if len(order) == 1 {
+		target = order[0]
+	}
+	body := e.Resource
+	if len(order) == 1 {
+		existing := cur
+		if target != mappedID || !curFound {
+			if existing, err = tx.Read(ctx, "Patient", target); err != nil {
+				return fmt.Errorf("read matched Patient: %w", err)
+			}
+		}
+		if body, err = mergePatient(existing.Body, e.Resource); err != nil {
+			return err
+		}
+	}
+	obj, err := fhirjson.ParseObject(body)
+	if err != nil {
+		return fmt.Errorf("read mapped Patient: %w", err)
+	}
+	e.Resource = obj.Set("id", fhirjson.Quote(target)).Bytes()
+	e.Request = txRequest{Method: "PUT", URL: "Patient/" + target}
+	if target == mappedID {
+		return nil
+	}
+	// Other entries refer to the Patient by its fullUrl (resolved by the Service to
+	// the entry's new target) or literally by the mapped id.
+	for i := range b.Entry {
+		if i == pi {
+			continue
+		}
+		out, err := fhirjson.RewriteReferences(b.Entry[i].Resource, func(ref string) (string, bool) {
+			if ref == "Patient/"+mappedID {
+				return "Patient/" + target, true
+			}
+			return "", false
+		})
+		if err != nil {
+			return fmt.Errorf("rewrite Patient references: %w", err)
+		}
+		b.Entry[i].Resource = out
+	}
+	return nil
+}
+
+// mergePatient merges a mapped Patient into the stored one, as HL7 v2 treats absent
+// fields: members the message carries replace the stored ones, others are kept, and
+// identifiers are the union, stored ones first.
+func mergePatient(existing, incoming []byte) ([]byte, error) {
+	old, err := fhirjson.ParseObject(existing)
+	if err != nil {
+		return nil, fmt.Errorf("read stored Patient: %w", err)
+	}
+	inc, err := fhirjson.ParseObject(incoming)
+	if err != nil {
+		return nil, fmt.Errorf("read mapped Patient: %w", err)
+	}
+	out := old.Delete("meta")
+	for _, m := range inc {
+		switch m.Key {
+		case "resourceType", "id", "meta":
+		case "identifier":
+			ids, err := unionIdentifiers(old, m.Value)
+			if err != nil {
+				return nil, err
+			}
+			out = out.Set("identifier", ids)
+		default:
+			out = out.Set(m.Key, m.Value)
+		}
+	}
+	if meta, ok := old.Get("meta"); ok {
+		// Keep tags, profiles and security labels; the Service restamps the rest.
+		out = out.Set("meta", meta)
+	}
+	return out.Bytes(), nil
+}
+
+func unionIdentifiers(old fhirjson.Object, incoming json.RawMessage) (json.RawMessage, error) {
+	var have, add []json.RawMessage
+	if raw, ok := old.Get("identifier"); ok {
+		if err := json.Unmarshal(raw, &have); err != nil {
+			return nil, fmt.Errorf("read stored identifiers: %w", err)
+		}
+	}
+	if err := json.Unmarshal(incoming, &add); err != nil {
+		return nil, fmt.Errorf("read mapped identifiers: %w", err)
+	}
+	key := func(raw json.RawMessage) string {
+		var id struct {
+			System string `json:"system"`
+			Value  string `json:"value"`
+		}
+		if json.Unmarshal(raw, &id) != nil || id.Value == "" {
+			return string(raw)
+		}
+		return id.System + "|" + id.Value
+	}
+	seen := map[string]bool{}
+	for _, h := range have {
+		seen[key(h)] = true
+	}
+	for _, a := range add {
+		if k := key(a); !seen[k] {
+			seen[k] = true
+			have = append(have, a)
+		}
+	}
+	out, err := json.Marshal(have)
+	if err != nil {
+		return nil, fmt.Errorf("encode identifiers: %w", err)
+	}
+	return out, nil
+}
+
+// dropStale takes the watermark lock of every resource the Bundle writes and drops the
+// entries whose resource already reflects a newer event than this message.
+func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan) error {
+	at := j.rec.EventTime
+	type keyed struct {
+		key string
+		i   int
+	}
+	var ks []keyed
+	for i, e := range pl.bundle.Entry {
+		if t, id := e.target(); id != "" {
+			ks = append(ks, keyed{t + "/" + id, i})
+		}
+	}
+	sort.Slice(ks, func(a, b int) bool { return ks[a].key < ks[b].key }) // one lock order
+	drop := map[int]bool{}
+	literal := map[string]string{} // fullUrl of a dropped entry -> Type/id
+	for _, k := range ks {
+		wm, err := tx.EventTime(ctx, k.key)
+		if err != nil {
+			return fmt.Errorf("event time: %w", err)
+		}
+		if !at.IsZero() && wm.After(at) {
+			drop[k.i] = true
+			if f := pl.bundle.Entry[k.i].FullURL; f != "" {
+				literal[f] = k.key
+			}
+			pl.notes = append(pl.notes, fmt.Sprintf("stale: older than %s (event %s, resource at %s)",
+				k.key, at.Format(timeLayout), wm.UTC().Format(timeLayout)))
+			continue
+		}
+		pl.keys = append(pl.keys, k.key)
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	kept := pl.bundle.Entry[:0]
+	for i, e := range pl.bundle.Entry {
+		if !drop[i] {
+			kept = append(kept, e)
+		}
+	}
+	pl.bundle.Entry = kept
+	// Entries left may refer to a dropped one by its fullUrl; it exists (it has a
+	// watermark), so a literal reference does.
+	for i := range pl.bundle.Entry {
+		out, err := fhirjson.RewriteReferences(pl.bundle.Entry[i].Resource, func(ref string) (string, bool) {
+			l, ok := literal[ref]
+			return l, ok
+		})
+		if err != nil {
+			return fmt.Errorf("rewrite references to stale entries: %w", err)
+		}
+		pl.bundle.Entry[i].Resource = out
+	}
+	return nil
+}
+
+const timeLayout = "2006-01-02T15:04:05.999999Z"

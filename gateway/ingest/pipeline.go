@@ -1,0 +1,324 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shch/fhirgw/adapters/hl7v2"
+	"github.com/shch/fhirgw/gateway/interaction"
+	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/mappers/v2fhir"
+)
+
+// Config adapts the pipeline to a deployment. The zero Config is usable.
+type Config struct {
+	Mapping v2fhir.Config // identifier systems per sender etc.
+	// AcceptVersions are the MSH-12 versions accepted; default 2.3 2.3.1 2.4 2.5
+	// 2.5.1 2.6 2.7 2.7.1 2.8.
+	AcceptVersions []string
+	// AcceptProcessingIDs are the MSH-11 processing ids accepted; default P, T, D.
+	AcceptProcessingIDs []string
+	// TrustedSystems are the identifier systems used to match patients across
+	// senders; default the citizen ID card systems v2fhir emits.
+	TrustedSystems []string
+	// ChannelCharsets is the charset override per channel, used by Replay (which has
+	// no Inbound) and by Process when Inbound.Charset is empty.
+	ChannelCharsets map[string]string
+	Now             func() time.Time
+	Log             *slog.Logger
+}
+
+// Inbound is one message as a transport received it.
+type Inbound struct {
+	Channel string
+	Raw     []byte
+	Remote  string
+	Charset string // per-channel override, "" = MSH-18/auto
+}
+
+// Outcome is what became of a message and what to answer.
+type Outcome struct {
+	// ACK is the acknowledgment to send back at once: the original-mode ACK, or in
+	// enhanced mode the accept (commit) ACK. It is always built.
+	ACK []byte
+	// MessageID is the id of the stored message row; empty only when the store failed.
+	MessageID string
+	Status    string // store.MessageApplied, ...
+	// Code is MSA-1 of ACK: AA, AE, AR, or in enhanced mode CA, CE, CR.
+	Code   string
+	Reason string
+
+	// AppACK is, in enhanced mode, the application acknowledgment when MSH-16 asks
+	// for one; the transport sends it to the sender as a message of its own. Nil
+	// otherwise.
+	AppACK []byte
+	// AppCode is the application outcome (AA, AE, AR), in both modes.
+	AppCode string
+	// SkipACK is set in enhanced mode when MSH-15 says this commit ACK is not wanted
+	// (NE; ER after success; SU after failure): the transport should not send ACK.
+	SkipACK bool
+}
+
+// Pipeline turns HL7 v2 messages into FHIR resources. It is safe for concurrent use.
+type Pipeline struct {
+	st       store.Store
+	svc      *interaction.Service
+	cfg      Config
+	versions map[string]bool
+	procIDs  map[string]bool
+	trusted  map[string]bool
+}
+
+// New returns a pipeline writing to st through svc.
+func New(st store.Store, svc *interaction.Service, cfg Config) *Pipeline {
+	if len(cfg.AcceptVersions) == 0 {
+		cfg.AcceptVersions = []string{"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8"}
+	}
+	if len(cfg.AcceptProcessingIDs) == 0 {
+		cfg.AcceptProcessingIDs = []string{"P", "T", "D"}
+	}
+	if len(cfg.TrustedSystems) == 0 {
+		cfg.TrustedSystems = []string{v2fhir.IDCardSystemWST500, v2fhir.IDCardSystemHL7CN}
+		if s := cfg.Mapping.IDCardSystem; s != "" && !slices.Contains(cfg.TrustedSystems, s) {
+			cfg.TrustedSystems = append(cfg.TrustedSystems, s)
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	set := func(vs []string) map[string]bool {
+		m := make(map[string]bool, len(vs))
+		for _, v := range vs {
+			m[v] = true
+		}
+		return m
+	}
+	return &Pipeline{st: st, svc: svc, cfg: cfg,
+		versions: set(cfg.AcceptVersions), procIDs: set(cfg.AcceptProcessingIDs), trusted: set(cfg.TrustedSystems)}
+}
+
+// Process stores, applies and acknowledges one message. It never returns without an
+// ACK.
+func (p *Pipeline) Process(ctx context.Context, in Inbound) Outcome {
+	if in.Charset == "" {
+		in.Charset = p.cfg.ChannelCharsets[in.Channel]
+	}
+	return p.run(ctx, in, nil)
+}
+
+// Replay runs the stored message id through the pipeline again and records the new
+// outcome on the same row, with Attempts one higher. It returns an error wrapping
+// store.ErrNotFound when there is no such message, and other errors only when the
+// message cannot be read.
+func (p *Pipeline) Replay(ctx context.Context, id string) (Outcome, error) {
+	m, err := p.st.ReadMessage(ctx, id)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("ingest: replay %s: %w", id, err)
+	}
+	in := Inbound{Channel: m.Channel, Raw: m.Raw, Charset: p.cfg.ChannelCharsets[m.Channel]}
+	return p.run(ctx, in, &m), nil
+}
+
+// failure is why a message was not applied, with what its ERR segment says.
+type failure struct {
+	ack    string // AE or AR
+	reason string // stored, never patient data
+	err    errDetail
+	store  bool // the store failed: CE in enhanced mode
+}
+
+func (f *failure) Error() string { return f.reason }
+
+// job is one run of the pipeline over a message.
+type job struct {
+	in     Inbound
+	prev   *store.Message // the stored row, when replaying
+	msg    *hl7v2.Message // nil when the message does not parse
+	hdr    *hl7v2.Message // msg, or its MSH alone when only that parses
+	rec    store.Message
+	result *v2fhir.Result
+}
+
+func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Outcome {
+	j := &job{in: in, prev: prev}
+	j.rec = store.Message{Channel: in.Channel, Raw: bytes.Clone(in.Raw), Attempts: 1,
+		Received: p.cfg.Now().UTC().Truncate(time.Microsecond)}
+	if prev != nil {
+		j.rec = *prev
+		j.rec.Attempts = prev.Attempts + 1
+	}
+	fail := p.parse(j)
+	if fail == nil {
+		fail = p.check(j)
+	}
+	if fail == nil {
+		fail = p.mapMessage(j)
+	}
+	var out Outcome
+	if fail == nil {
+		out, fail = p.apply(ctx, j)
+	}
+	if fail != nil {
+		out = p.record(ctx, j, fail)
+	}
+	p.acknowledge(j, &out, fail)
+	p.cfg.Log.InfoContext(ctx, "hl7v2 message", "channel", in.Channel, "remote", in.Remote,
+		"sender", j.rec.Sender, "control_id", j.rec.ControlID, "type", j.rec.Type,
+		"message_id", out.MessageID, "status", out.Status, "code", out.Code, "replay", prev != nil)
+	return out
+}
+
+// parse parses the raw bytes, falling back to the MSH segment alone so that the
+// sender and control id can still be recorded and acknowledged.
+func (p *Pipeline) parse(j *job) *failure {
+	var opts []hl7v2.Option
+	if j.in.Charset != "" {
+		opts = append(opts, hl7v2.WithCharset(j.in.Charset))
+	}
+	msg, err := hl7v2.Parse(j.in.Raw, opts...)
+	if err == nil {
+		j.msg, j.hdr = msg, msg
+		p.header(j)
+		return nil
+	}
+	if h, herr := hl7v2.Parse(firstSegment(j.in.Raw), opts...); herr == nil {
+		j.hdr = h
+		p.header(j)
+	}
+	f := &failure{ack: "AR", reason: "cannot parse: " + strings.TrimPrefix(err.Error(), "hl7v2: "),
+		err: errDetail{Code: hl7v2.CodeInternalError, Severity: "E"}}
+	var pe *hl7v2.ParseError
+	if errors.As(err, &pe) {
+		f.err = errDetail{Segment: pe.Segment, Sequence: pe.Sequence, Field: pe.Field, Code: pe.Code, Severity: "E", Text: pe.Reason}
+	}
+	f.err.Text = f.reason
+	return f
+}
+
+// firstSegment returns data up to the first segment terminator, after a BOM and blank
+// lines.
+func firstSegment(data []byte) []byte {
+	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
+	data = bytes.TrimLeft(data, "\r\n")
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return data[:i]
+	}
+	return data
+}
+
+// header fills the message row from the MSH (and EVN) segment.
+func (p *Pipeline) header(j *job) {
+	h := j.hdr
+	if j.prev != nil {
+		return // the stored row already says all this
+	}
+	j.rec.Sender = h.Get("MSH-3") + "^" + h.Get("MSH-4")
+	if j.rec.Sender == "^" {
+		j.rec.Sender = ""
+	}
+	j.rec.ControlID = h.ControlID()
+	code, trigger, _ := h.Type()
+	if code != "" {
+		j.rec.Type = code
+		if trigger != "" {
+			j.rec.Type += "^" + trigger
+		}
+	}
+	j.rec.EventTime = p.eventTime(h)
+}
+
+// eventTime returns EVN-2, else MSH-7, or zero when neither is a valid time.
+func (p *Pipeline) eventTime(h *hl7v2.Message) time.Time {
+	loc := p.cfg.Mapping.Location
+	if loc == nil {
+		loc = chinaStandardTime
+	}
+	for _, path := range []string{"EVN-2.1", "MSH-7.1"} {
+		if t, err := ParseDTM(h.Get(path), loc); err == nil {
+			return t.UTC().Truncate(time.Microsecond)
+		}
+	}
+	return time.Time{}
+}
+
+var chinaStandardTime = time.FixedZone("CST", 8*3600)
+
+// check refuses messages whose header the gateway does not accept.
+func (p *Pipeline) check(j *job) *failure {
+	m := j.msg
+	reject := func(field, code int, format string, args ...any) *failure {
+		r := fmt.Sprintf(format, args...)
+		return &failure{ack: "AR", reason: r, err: errDetail{Segment: "MSH", Sequence: 1, Field: field, Code: code, Severity: "E", Text: r}}
+	}
+	switch v, pid := m.Version(), m.ProcessingID(); {
+	case v == "":
+		return reject(12, codeUnsupportedVersion, "MSH-12 version id is missing")
+	case !p.versions[v]:
+		return reject(12, codeUnsupportedVersion, "version %s is not accepted", v)
+	case pid == "":
+		return reject(11, codeUnsupportedProcessingID, "MSH-11 processing id is missing")
+	case !p.procIDs[pid]:
+		return reject(11, codeUnsupportedProcessingID, "processing id %s is not accepted", pid)
+	case m.ControlID() == "":
+		return reject(10, codeRequiredFieldMissing, "MSH-10 message control id is missing")
+	case j.rec.Type == "":
+		return reject(9, codeRequiredFieldMissing, "MSH-9 message type is missing")
+	}
+	return nil
+}
+
+// mapMessage maps the message to FHIR.
+func (p *Pipeline) mapMessage(j *job) *failure {
+	res, err := v2fhir.Map(j.msg, p.cfg.Mapping)
+	if err == nil {
+		j.result = res
+		return nil
+	}
+	if errors.Is(err, v2fhir.ErrUnsupported) {
+		code := codeUnsupportedMessageType
+		if c, _, _ := j.msg.Type(); c == "ADT" || c == "ORU" || c == "ORM" || c == "OML" {
+			code = codeUnsupportedEvent
+		}
+		r := "unsupported message type " + j.rec.Type
+		return &failure{ack: "AE", reason: r, err: errDetail{Segment: "MSH", Sequence: 1, Field: 9, Code: code, Severity: "E", Text: r}}
+	}
+	r := "cannot map: " + strings.TrimPrefix(err.Error(), "v2fhir: ")
+	return &failure{ack: "AE", reason: r, err: errDetail{Code: codeInternalError, Severity: "E", Text: r}}
+}
+
+// record stores a message that was not applied, in a transaction of its own (the one
+// that tried to apply it, if any, was rolled back).
+func (p *Pipeline) record(ctx context.Context, j *job, f *failure) Outcome {
+	rec := j.rec
+	rec.Status = store.MessageError
+	if f.ack == "AR" {
+		rec.Status = store.MessageRejected
+	}
+	rec.Reason, rec.Resources = f.reason, nil
+	out := Outcome{Status: rec.Status, Reason: f.reason}
+	err := p.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		m, err := tx.PutMessage(ctx, rec)
+		out.MessageID = m.ID
+		return err
+	})
+	if err != nil {
+		p.cfg.Log.ErrorContext(ctx, "store hl7v2 message", "sender", rec.Sender, "control_id", rec.ControlID, "err", err)
+		out.MessageID = ""
+		if !f.store {
+			// The message is lost unless the sender retries: tell it to.
+			*f = failure{ack: "AR", reason: "store failure: " + f.reason, store: true,
+				err: errDetail{Code: codeInternalError, Severity: "E", Text: "store failure, retry later"}}
+		}
+		out.Status, out.Reason = "", f.reason
+	}
+	return out
+}
