@@ -524,3 +524,28 @@ func TestOperationalEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// An update that changes nothing keeps the version; any change makes a new one.
+func TestNoOpUpdateKeepsVersion(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		body := []byte(`{"resourceType":"Practitioner","id":"gp","meta":{"tag":[{"code":"t"}]},"name":[{"text":"李医生"}],"extension":[{"url":"http://x.example/score","valueDecimal":1.50}]}`)
+		s.Must(http.StatusCreated, "PUT", "Practitioner/gp", body)
+		r := s.Must(http.StatusOK, "PUT", "Practitioner/gp", body)
+		if r.Header.Get("ETag") != `W/"1"` {
+			t.Errorf("unchanged update made version %s", r.Header.Get("ETag"))
+		}
+		// 1.5 is not 1.50: decimals keep their precision, so this is a change.
+		r = s.Must(http.StatusOK, "PUT", "Practitioner/gp", []byte(strings.Replace(string(body), "1.50", "1.5", 1)))
+		if r.Header.Get("ETag") != `W/"2"` {
+			t.Errorf("changed update: version %s, want 2", r.Header.Get("ETag"))
+		}
+		// A changed tag is a change too.
+		r = s.Must(http.StatusOK, "PUT", "Practitioner/gp", []byte(strings.Replace(string(body), `"code":"t"`, `"code":"u"`, 1)))
+		if r.Header.Get("ETag") != `W/"3"` {
+			t.Errorf("changed tag: version %s, want 3", r.Header.Get("ETag"))
+		}
+		if n := len(asSlice(s.Must(http.StatusOK, "GET", "Practitioner/gp/_history", nil).JSON(t)["entry"])); n != 3 {
+			t.Errorf("history has %d versions, want 3", n)
+		}
+	})
+}

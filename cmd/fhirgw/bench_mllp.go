@@ -34,7 +34,7 @@ var benchTemplates = map[string][]string{
 
 // messageFactory makes distinct messages from corpus templates: each gets its own
 // control id (MSH-10), patient identifier (PID-3), visit number (PV1-19) and order
-// numbers (ORC-2/3, OBR-2/3), so that no two are duplicates or the same patient.
+// numbers (ORC-2/3, OBR-2/3), diagnosis (DG1-20) and specimen (SPM-2) identifiers, so that no two are duplicates or the same patient.
 type messageFactory struct {
 	prefix    string
 	templates map[string][][]byte
@@ -102,6 +102,10 @@ func rewriteMessage(tpl []byte, controlID string, n int64) []byte {
 			set = map[int]string{19: fmt.Sprintf("V%d", n)}
 		case "ORC", "OBR":
 			set = map[int]string{2: fmt.Sprintf("P%d", n), 3: fmt.Sprintf("F%d", n)}
+		case "DG1": // diagnosis identifier: each real diagnosis has its own
+			set = map[int]string{20: fmt.Sprintf("D%d", n)}
+		case "SPM": // specimen identifier
+			set = map[int]string{2: fmt.Sprintf("S%d", n)}
 		default:
 			continue
 		}

@@ -262,6 +262,12 @@ func unionIdentifiers(old fhirjson.Object, incoming json.RawMessage) (json.RawMe
 
 // dropStale takes the watermark lock of every resource the Bundle writes and drops the
 // entries whose resource already reflects a newer event than this message.
+// directory lists the shared resources many messages mention (the ordering
+// practitioner, the lab): they carry no event of their own, and a watermark on them
+// would make every message that names them wait for the others.
+var directory = map[string]bool{"Practitioner": true, "PractitionerRole": true, "Organization": true,
+	"Location": true, "HealthcareService": true, "Endpoint": true, "Device": true}
+
 func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan) error {
 	at := j.rec.EventTime
 	type keyed struct {
@@ -270,7 +276,7 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 	}
 	var ks []keyed
 	for i, e := range pl.bundle.Entry {
-		if t, id := e.target(); id != "" {
+		if t, id := e.target(); id != "" && !directory[t] {
 			ks = append(ks, keyed{t + "/" + id, i})
 		}
 	}

@@ -204,6 +204,15 @@ func (s *Service) update(ctx context.Context, tx store.Tx, req *Request, typ, id
 // updateAt writes obj as the next version of typ/id, honouring If-Match. Update as create
 // lets a client choose the id of a new resource.
 func (s *Service) updateAt(ctx context.Context, tx store.Tx, req *Request, obj fhirjson.Object, typ, id string) (*Response, error) {
+	// An update that changes nothing keeps the current version (as HAPI FHIR does), and
+	// is decided on the committed state without taking the row lock: feeds resend the
+	// same practitioner or organization with every message, and locking those shared
+	// rows would make all such messages wait for each other.
+	if req.IfMatch == "" {
+		if cur, err := s.store.Read(ctx, typ, id); err == nil && !cur.Deleted && sameContent(cur.Body, obj) {
+			return resourceResponse(http.StatusOK, cur), nil
+		}
+	}
 	cur, err := tx.Read(ctx, typ, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -449,4 +458,32 @@ func checkSearchParameter(body []byte) error {
 		return outcome.At(http.StatusUnprocessableEntity, "invalid", "SearchParameter", "this active SearchParameter cannot be used: %v", err)
 	}
 	return nil
+}
+
+// sameContent reports whether a stored body and a new resource are equal apart from
+// the server's meta (versionId, lastUpdated).
+func sameContent(stored []byte, obj fhirjson.Object) bool {
+	old, err := fhirjson.ParseObject(stored)
+	if err != nil {
+		return false
+	}
+	eq, err := fhirjson.Equal(withoutServerMeta(old), withoutServerMeta(obj))
+	return err == nil && eq
+}
+
+func withoutServerMeta(obj fhirjson.Object) []byte {
+	obj = slices.Clone(obj) // Set and Delete work in place; the caller still needs obj
+	raw, ok := obj.Get("meta")
+	if !ok {
+		return obj.Bytes()
+	}
+	meta, err := fhirjson.ParseObject(raw)
+	if err != nil {
+		return obj.Bytes()
+	}
+	meta = meta.Delete("versionId").Delete("lastUpdated")
+	if len(meta) == 0 {
+		return obj.Delete("meta").Bytes()
+	}
+	return obj.Set("meta", meta.Bytes()).Bytes()
 }
