@@ -99,6 +99,7 @@ func (s *Service) capabilities() *Response {
 			r.SearchParam = append(r.SearchParam, capSearchParam{Name: d.Code, Definition: d.URL, Type: d.Type})
 		}
 	}
+	revIncludes := s.revIncludes()
 	for _, typ := range fhirschema.ResourceTypes() {
 		cr := capResource{
 			Type: typ, Versioning: "versioned-update", ReadHistory: true, UpdateCreate: true,
@@ -120,7 +121,7 @@ func (s *Service) capabilities() *Response {
 				cr.SearchInclude = append(cr.SearchInclude, typ+":"+d.Code)
 			}
 		}
-		cr.SearchRevInclude = s.revIncludes[typ]
+		cr.SearchRevInclude = revIncludes[typ]
 		if typ == "Patient" {
 			cr.Operation = []capOperation{{Name: "everything", Definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything"}}
 		}

@@ -57,8 +57,6 @@ type Service struct {
 	store   store.Store
 	indexer Indexer
 	cfg     Config
-	// revIncludes lists, per target type, the Type:param pairs that can refer to it.
-	revIncludes map[string][]string
 	// patientCompartment maps each type to the parameters that put it in a Patient's
 	// compartment (the official CompartmentDefinition).
 	patientCompartment map[string][]string
@@ -81,20 +79,24 @@ func New(st store.Store, ix Indexer, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	svc := &Service{store: st, indexer: ix, cfg: cfg, revIncludes: map[string][]string{},
-		patientCompartment: searchparam.Compartment("Patient")}
-	// Which reference parameters may point at each type, for _revinclude.
+	return &Service{store: st, indexer: ix, cfg: cfg, patientCompartment: searchparam.Compartment("Patient")}
+}
+
+// revIncludes lists, per target type, the Type:param pairs that can refer to it, from
+// the definitions in force (they change when SearchParameters are stored).
+func (s *Service) revIncludes() map[string][]string {
+	out := map[string][]string{}
 	for _, src := range fhirschema.ResourceTypes() {
-		for _, d := range ix.Params(src) {
+		for _, d := range s.indexer.Params(src) {
 			if d.Type != "reference" {
 				continue
 			}
 			for _, t := range d.Target {
-				svc.revIncludes[t] = append(svc.revIncludes[t], src+":"+d.Code)
+				out[t] = append(out[t], src+":"+d.Code)
 			}
 		}
 	}
-	return svc
+	return out
 }
 
 // errRollback aborts a write transaction whose interaction failed; the failure itself is

@@ -91,6 +91,12 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 		err = m.mapORU()
 	case typ == "ORM^O01" || typ == "OML^O21":
 		err = m.mapOrders()
+	case typ == "VXU^V04":
+		err = m.mapVXU()
+	case code == "SIU" && siuStatus[trigger] != "":
+		err = m.mapSIU(trigger)
+	case (code == "REF" || code == "RRI") && referralTriggers[trigger]:
+		err = m.mapReferral(code, trigger)
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupported, typ)
 	}

@@ -301,6 +301,9 @@ func FuzzMap(f *testing.F) {
 	}
 	f.Add([]byte(adtA04CN))
 	f.Add([]byte(oruKiosk))
+	for _, s := range vxuSIUSeeds {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := mapBytes(data, Config{})
 		if err == nil && !json.Valid(r.Bundle) {

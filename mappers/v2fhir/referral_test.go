@@ -1,0 +1,417 @@
+package v2fhir
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shch/fhirgw/mappers/fhirr4"
+)
+
+// The testdata/referral messages follow one referral of a hypertensive
+// resident from the Zhangjiang community health centre (SQ-CHC-01) to the
+// cardiology department of a city hospital (SH-H01): the centre's REF^I12,
+// the hospital's RRI^I12 accepting it (naming the doctor and adding its own
+// number in RF1-11), the RRI reporting completion, a rejection, and the
+// centre's REF^I14 cancel. RF1-6 carries no assigning authority, so the
+// REF and the RRI must agree that the number is the centre's.
+
+func readReferral(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "referral", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mapReferralFile(t *testing.T, name string) *Result {
+	t.Helper()
+	r, err := mapBytes(readReferral(t, name), Config{})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r
+}
+
+func referralOf(t *testing.T, r *Result) (*fhirr4.ReferralRequest, *fhirr4.Task) {
+	t.Helper()
+	srs, ts := r.Find("ServiceRequest"), r.Find("Task")
+	if len(srs) != 1 || len(ts) != 1 {
+		t.Fatalf("got %d ServiceRequests and %d Tasks, want 1 and 1", len(srs), len(ts))
+	}
+	return srs[0].Resource.(*fhirr4.ReferralRequest), ts[0].Resource.(*fhirr4.Task)
+}
+
+func TestReferralWorkflow(t *testing.T) {
+	const centreNumber = "urn:fhirgw:v2:id:SQ-CHC-01|ZZ20240301001"
+	tests := []struct {
+		file           string
+		msgType        string
+		srStatus       string
+		taskStatus     string
+		businessCode   string // Task.businessStatus coding, "" for text only
+		identifiers    []string
+		requester      string // display
+		owner          string // display
+		performerCount int
+	}{
+		{"ref-i12.hl7", "REF^I12", "active", "requested", "P", []string{centreNumber},
+			"王芳 (张江社区卫生服务中心)", "上海市第一人民医院", 1},
+		{"rri-i12-accept.hl7", "RRI^I12", "active", "accepted", "A", []string{centreNumber, "urn:fhirgw:v2:id:SH-H01|H2024-0088"},
+			"王芳 (张江社区卫生服务中心)", "李明 (上海市第一人民医院)", 1},
+		{"rri-i12-complete.hl7", "RRI^I12", "completed", "completed", "CM", []string{centreNumber, "urn:fhirgw:v2:id:SH-H01|H2024-0088"},
+			"王芳 (张江社区卫生服务中心)", "李明 (上海市第一人民医院)", 1},
+		{"rri-i12-reject.hl7", "RRI^I12", "revoked", "rejected", "R", []string{centreNumber, "urn:fhirgw:v2:id:SH-H01|H2024-0088"},
+			"王芳 (张江社区卫生服务中心)", "上海市第一人民医院", 1},
+		{"ref-i14.hl7", "REF^I14", "revoked", "cancelled", "", []string{centreNumber},
+			"王芳 (张江社区卫生服务中心)", "上海市第一人民医院", 1},
+	}
+	srIDs, taskIDs := map[string]bool{}, map[string]bool{}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			r := mapReferralFile(t, tc.file)
+			if r.MessageType != tc.msgType {
+				t.Errorf("MessageType = %s, want %s", r.MessageType, tc.msgType)
+			}
+			if len(r.Warnings) != 0 {
+				t.Errorf("warnings: %+v", r.Warnings)
+			}
+			sr, task := referralOf(t, r)
+			srIDs[sr.ID], taskIDs[task.ID] = true, true
+
+			if sr.Status != tc.srStatus || sr.Intent != "order" {
+				t.Errorf("ServiceRequest status/intent = %s/%s, want %s/order", sr.Status, sr.Intent, tc.srStatus)
+			}
+			if len(sr.Category) != 1 || sr.Category[0].Coding[0].System != snomedCT || sr.Category[0].Coding[0].Code != "3457005" {
+				t.Errorf("category = %+v, want SNOMED 3457005", sr.Category)
+			}
+			var ids []string
+			for _, id := range sr.Identifier {
+				ids = append(ids, id.System+"|"+id.Value)
+			}
+			if strings.Join(ids, " ") != strings.Join(tc.identifiers, " ") {
+				t.Errorf("identifiers = %v, want %v", ids, tc.identifiers)
+			}
+			if sr.Priority != "asap" {
+				t.Errorf("priority = %q, want asap (RF1-2 A)", sr.Priority)
+			}
+			if sr.Code == nil || sr.Code.Coding[0].Code != "MED" || sr.Code.Coding[0].System != "http://terminology.hl7.org/CodeSystem/v2-0281" {
+				t.Errorf("code = %+v, want MED from table 0281", sr.Code)
+			}
+			if sr.AuthoredOn != "2024-03-01T10:00:00+08:00" {
+				t.Errorf("authoredOn = %q", sr.AuthoredOn)
+			}
+			if p := sr.OccurrencePeriod; p == nil || p.Start != "2024-03-01T10:00:00+08:00" || p.End != "2024-03-31" {
+				t.Errorf("occurrencePeriod = %+v", p)
+			}
+			if len(sr.ReasonCode) == 0 || sr.ReasonCode[0].Coding[0].Code != "HTN" {
+				t.Errorf("reasonCode = %+v, want RF1-10 HTN first", sr.ReasonCode)
+			}
+			wantDG1 := tc.file != "rri-i12-reject.hl7" && tc.file != "ref-i14.hl7"
+			if hasI10 := len(sr.ReasonCode) == 2 && sr.ReasonCode[1].Coding[0].Code == "I10"; hasI10 != wantDG1 {
+				t.Errorf("reasonCode = %+v, DG1 I10 expected: %v", sr.ReasonCode, wantDG1)
+			}
+			if sr.Requester == nil || sr.Requester.Display != tc.requester || !strings.HasPrefix(sr.Requester.Reference, "PractitionerRole/") {
+				t.Errorf("requester = %+v, want %s", sr.Requester, tc.requester)
+			}
+			if len(sr.Performer) != tc.performerCount || sr.Performer[0].Display != tc.owner {
+				t.Errorf("performer = %+v, want %s", sr.Performer, tc.owner)
+			}
+			pat := patientOf(t, r)
+			if sr.Subject.Reference != "Patient/"+pat.ID {
+				t.Errorf("subject = %s, want Patient/%s", sr.Subject.Reference, pat.ID)
+			}
+			hasCard := false
+			for _, id := range pat.Identifier {
+				hasCard = hasCard || id.System == IDCardSystemWST500 && id.Value == "11010519491231002X"
+			}
+			if !hasCard || len(pat.Name) == 0 || pat.Name[0].Text != "张秀英" {
+				t.Errorf("patient = %+v, want 张秀英 with the ID card", pat)
+			}
+
+			if task.Status != tc.taskStatus || task.Intent != "order" {
+				t.Errorf("Task status/intent = %s/%s, want %s/order", task.Status, task.Intent, tc.taskStatus)
+			}
+			if task.Code == nil || task.Code.Coding[0].Code != "fulfill" {
+				t.Errorf("Task.code = %+v, want fulfill", task.Code)
+			}
+			if task.Focus == nil || task.Focus.Reference != "ServiceRequest/"+sr.ID {
+				t.Errorf("Task.focus = %+v, want ServiceRequest/%s", task.Focus, sr.ID)
+			}
+			if task.For == nil || task.For.Reference != sr.Subject.Reference {
+				t.Errorf("Task.for = %+v", task.For)
+			}
+			if task.Requester == nil || *task.Requester != *sr.Requester {
+				t.Errorf("Task.requester = %+v, want %+v", task.Requester, sr.Requester)
+			}
+			if task.Owner == nil || task.Owner.Display != tc.owner {
+				t.Errorf("Task.owner = %+v, want %s", task.Owner, tc.owner)
+			}
+			bs := task.BusinessStatus
+			switch {
+			case bs == nil || bs.Text != tc.taskStatus:
+				t.Errorf("businessStatus = %+v, want text %s", bs, tc.taskStatus)
+			case tc.businessCode == "" && len(bs.Coding) != 0,
+				tc.businessCode != "" && (len(bs.Coding) == 0 || bs.Coding[0].Code != tc.businessCode):
+				t.Errorf("businessStatus = %+v, want code %q", bs, tc.businessCode)
+			}
+			if task.Restriction == nil || task.Restriction.Period.End != "2024-03-31" {
+				t.Errorf("Task.restriction = %+v, want the RF1-8 expiration", task.Restriction)
+			}
+			for _, e := range r.Resources {
+				if strings.HasPrefix(e.Type, "Practitioner") || e.Type == "Organization" {
+					if e.ID == "" {
+						t.Errorf("%s without id", e.Type)
+					}
+				}
+			}
+		})
+	}
+	// Every message of the exchange updates the one referral.
+	if len(srIDs) != 1 || len(taskIDs) != 1 {
+		t.Errorf("ServiceRequest ids %v, Task ids %v: want one of each across REF and RRI", srIDs, taskIDs)
+	}
+}
+
+// TestReferralParties checks that both sides name the same organisations
+// and the referring doctor with the same ids.
+func TestReferralParties(t *testing.T) {
+	ids := func(r *Result, ty string) map[string]bool {
+		out := map[string]bool{}
+		for _, e := range r.Find(ty) {
+			out[e.ID] = true
+		}
+		return out
+	}
+	ref, rri := mapReferralFile(t, "ref-i12.hl7"), mapReferralFile(t, "rri-i12-accept.hl7")
+	for _, ty := range []string{"Organization", "Practitioner"} {
+		a, b := ids(ref, ty), ids(rri, ty)
+		for id := range a {
+			if !b[id] {
+				t.Errorf("%s/%s of the REF is missing from the RRI", ty, id)
+			}
+		}
+	}
+	if n := len(ref.Find("Organization")); n != 2 {
+		t.Errorf("REF has %d Organizations, want centre and hospital", n)
+	}
+	// The REF names only the hospital department; the RRI adds the doctor.
+	if n := len(ref.Find("Practitioner")); n != 1 {
+		t.Errorf("REF has %d Practitioners, want 1", n)
+	}
+	if n := len(rri.Find("Practitioner")); n != 2 {
+		t.Errorf("RRI has %d Practitioners, want 2", n)
+	}
+	for _, e := range ref.Find("PractitionerRole") {
+		role := e.Resource.(*fhirr4.PractitionerRole)
+		if role.Organization == nil || !ids(ref, "Organization")[strings.TrimPrefix(role.Organization.Reference, "Organization/")] {
+			t.Errorf("PractitionerRole %s points at %+v, not a mapped Organization", role.ID, role.Organization)
+		}
+	}
+}
+
+func TestReferralDeterministic(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "referral", "*.hl7"))
+	if len(files) == 0 {
+		t.Fatal("no referral messages")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := mapBytes(data, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := mapBytes(data, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bundle, b.Bundle) {
+			t.Errorf("%s: two mappings differ", f)
+		}
+		var bundle struct {
+			Entry []struct {
+				Resource struct{ ResourceType, ID string }
+				Request  struct{ Method, URL string }
+			}
+		}
+		if err := json.Unmarshal(a.Bundle, &bundle); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range bundle.Entry {
+			if e.Request.Method != "PUT" || e.Request.URL != e.Resource.ResourceType+"/"+e.Resource.ID {
+				t.Errorf("%s: entry %s/%s requested as %s %s", f, e.Resource.ResourceType, e.Resource.ID, e.Request.Method, e.Request.URL)
+			}
+		}
+	}
+}
+
+func TestReferralEdgeCases(t *testing.T) {
+	base := string(readReferral(t, "ref-i12.hl7"))
+	rf1 := func(msg string) string {
+		for _, s := range strings.Split(msg, "\r") {
+			if strings.HasPrefix(s, "RF1|") {
+				return s
+			}
+		}
+		t.Fatal("no RF1")
+		return ""
+	}(base)
+	fields := strings.Split(rf1, "|")
+	with := func(f int, v string) string {
+		fs := append([]string(nil), fields...)
+		fs[f] = v
+		return strings.Replace(base, rf1, strings.Join(fs, "|"), 1)
+	}
+	tests := []struct {
+		name       string
+		msg        string
+		wantErr    bool
+		srStatus   string
+		taskStatus string
+		warn       string
+		sameKey    bool // same ServiceRequest id as the unmodified REF
+	}{
+		{name: "hold", msg: with(1, "H"), srStatus: "on-hold", taskStatus: "on-hold", sameKey: true},
+		{name: "cancelled status", msg: with(1, "CA"), srStatus: "revoked", taskStatus: "cancelled", sameKey: true},
+		{name: "expired", msg: with(1, "E"), srStatus: "revoked", taskStatus: "failed", sameKey: true},
+		{name: "no status", msg: with(1, ""), srStatus: "active", taskStatus: "requested", sameKey: true},
+		{name: "unknown status", msg: with(1, "ZZ"), srStatus: "unknown", taskStatus: "requested", warn: "STATUS_UNMAPPED", sameKey: true},
+		{name: "authority on RF1-6", msg: with(6, "ZZ20240301001^SQ-CHC-01"), srStatus: "active", taskStatus: "requested", sameKey: true},
+		{name: "other authority", msg: with(6, "ZZ20240301001^OTHER"), srStatus: "active", taskStatus: "requested"},
+		{name: "external id only", msg: with(6, ""), srStatus: "active", taskStatus: "requested"},
+		{name: "no RF1", msg: strings.Replace(base, rf1+"\r", "", 1), wantErr: true},
+		{name: "no PID", msg: strings.Replace(base, "PID|", "ZPI|", 1), wantErr: true},
+	}
+	// Give the "external id only" case an RF1-11 to key on.
+	tests[7].msg = strings.Replace(tests[7].msg, "|HTN^血压控制不佳^L|", "|HTN^血压控制不佳^L|EXT-1", 1)
+	want := mustMap(t, parse(t, base), Config{})
+	wantSR, _ := referralOf(t, want)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := mapBytes([]byte(tc.msg), Config{})
+			if tc.wantErr {
+				if err == nil || errors.Is(err, ErrUnsupported) {
+					t.Fatalf("err = %v, want a mapping error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sr, task := referralOf(t, r)
+			if sr.Status != tc.srStatus || task.Status != tc.taskStatus {
+				t.Errorf("status = %s/%s, want %s/%s", sr.Status, task.Status, tc.srStatus, tc.taskStatus)
+			}
+			if (sr.ID == wantSR.ID) != tc.sameKey {
+				t.Errorf("ServiceRequest id %s, same as the REF's: %v, want %v", sr.ID, sr.ID == wantSR.ID, tc.sameKey)
+			}
+			gotWarn := ""
+			for _, w := range r.Warnings {
+				gotWarn += w.Code
+			}
+			if gotWarn != tc.warn {
+				t.Errorf("warnings = %+v, want %q", r.Warnings, tc.warn)
+			}
+		})
+	}
+	// Without any referral number there is nothing to track.
+	if _, err := mapBytes([]byte(with(6, "")), Config{}); err == nil {
+		t.Error("no RF1-6 and no RF1-11: want an error")
+	}
+}
+
+// TestReferralCorpus compares the referral ServiceRequest of the corpus
+// REF messages with FHIR-Converter's on the key fields. Deliberate
+// differences: status (FHIR-Converter says on-hold for RF1-1 P and
+// entered-in-error for I14; we follow table 0283 and the cancel event:
+// active, revoked) and code (FHIR-Converter puts RF1-3 in category).
+func TestReferralCorpus(t *testing.T) {
+	for _, tc := range []struct{ file, dir, status string }{
+		{"REF-I12-01", "REF_I12", "active"},
+		{"REF-I14-01", "REF_I14", "revoked"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(corpusDir, "messages", tc.file+".hl7"))
+			if err != nil {
+				t.Skip("corpus message missing")
+			}
+			exp := loadExpected(t, tc.dir, tc.file)
+			var want obj
+			for _, r := range byType(exp, "ServiceRequest") {
+				if list(r["identifier"]) != nil {
+					want = r
+				}
+			}
+			if want == nil {
+				t.Fatal("no referral ServiceRequest in the expected bundle")
+			}
+			r, err := mapBytes(data, corpusConfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ours(r, "ServiceRequest")
+			if len(got) != 1 {
+				t.Fatalf("%d ServiceRequests", len(got))
+			}
+			g := got[0]
+			var gi, wi []string
+			for _, i := range list(g["identifier"]) {
+				gi = append(gi, str(i.(obj)["system"])+"|"+str(i.(obj)["value"]))
+			}
+			for _, i := range list(want["identifier"]) {
+				wi = append(wi, str(i.(obj)["system"])+"|"+str(i.(obj)["value"]))
+			}
+			if strings.Join(gi, " ") != strings.Join(wi, " ") {
+				t.Errorf("identifier = %v, FHIR-Converter %v", gi, wi)
+			}
+			for _, k := range []string{"intent", "priority"} {
+				if g[k] != want[k] {
+					t.Errorf("%s = %v, FHIR-Converter %v", k, g[k], want[k])
+				}
+			}
+			if g["status"] != tc.status {
+				t.Errorf("status = %v, want %s", g["status"], tc.status)
+			}
+			if !sameInstant(str(g["authoredOn"]), str(want["authoredOn"])) {
+				t.Errorf("authoredOn = %v, FHIR-Converter %v", g["authoredOn"], want["authoredOn"])
+			}
+			gp, _ := g["occurrencePeriod"].(obj)
+			wp, _ := want["occurrencePeriod"].(obj)
+			if gp == nil || wp == nil || str(gp["start"]) != str(wp["start"]) || str(gp["end"]) != str(wp["end"]) {
+				t.Errorf("occurrencePeriod = %v, FHIR-Converter %v", gp, wp)
+			}
+			// FHIR-Converter's second category is RF1-3, our code.
+			cats := list(want["category"])
+			_, wantCode := firstCoding(cats[len(cats)-1])
+			if _, c := firstCoding(g["code"]); c != wantCode {
+				t.Errorf("code = %s, FHIR-Converter category %s", c, wantCode)
+			}
+			// The referred-to organisation FHIR-Converter names must be ours.
+			var orgNames []string
+			for _, o := range ours(r, "Organization") {
+				orgNames = append(orgNames, strings.ToUpper(str(o["name"])))
+			}
+			for _, p := range list(want["performer"]) {
+				ref := str(p.(obj)["reference"])
+				for _, o := range byType(exp, "Organization") {
+					if "Organization/"+str(o["id"]) == ref && !strings.Contains(strings.Join(orgNames, "|"), strings.ToUpper(str(o["name"]))) {
+						t.Errorf("performer organisation %v not among ours %v", o["name"], orgNames)
+					}
+				}
+			}
+			if g["performer"] == nil || g["subject"] == nil {
+				t.Errorf("performer/subject missing: %v", g)
+			}
+		})
+	}
+}
+
+func BenchmarkMapREF(b *testing.B) { benchMap(b, "REF-I12-01.hl7") }

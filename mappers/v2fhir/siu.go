@@ -1,0 +1,146 @@
+package v2fhir
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/shch/fhirgw/adapters/hl7v2"
+	"github.com/shch/fhirgw/mappers/fhirr4"
+)
+
+// siuStatus maps the SIU trigger to Appointment.status: a new booking
+// (S12), a reschedule (S13) and a modification (S14) all leave the
+// appointment booked; S15 cancels it.
+var siuStatus = map[string]string{"S12": "booked", "S13": "booked", "S14": "booked", "S15": "cancelled"}
+
+// resourceStatus maps a filler status code (table 0278, AIx-12) to
+// Appointment.participant.status.
+var resourceStatus = map[string]string{
+	"BOOKED": "accepted", "COMPLETE": "accepted", "STARTED": "accepted", "OVERBOOK": "accepted",
+	"CONFIRMED": "accepted", "PENDING": "tentative", "WAITLIST": "needs-action",
+	"CANCELLED": "declined", "DELETED": "declined", "NOSHOW": "declined", "BLOCKED": "declined",
+}
+
+// mapSIU maps SIU^S12-S15 to the Patient and one Appointment.
+func (m *mapper) mapSIU(trigger string) error {
+	sch, ok := m.msg.Segment("SCH")
+	if !ok {
+		return errors.New("no SCH segment")
+	}
+	if err := m.mapPatient(); err != nil {
+		return err
+	}
+	ap := &fhirr4.Appointment{Base: fhirr4.Base{Type: "Appointment"}, Status: siuStatus[trigger]}
+	var placer, filler []string
+	for _, f := range []struct {
+		n          int
+		code, disp string
+		key        *[]string
+	}{{1, "PLAC", "Placer Identifier", &placer}, {2, "FILL", "Filler Identifier", &filler}} {
+		if sys, v := m.ei(sch.Field(f.n).Rep(1)); v != "" {
+			ap.Identifier = append(ap.Identifier, fhirr4.Identifier{System: sys, Value: v, Type: codeOnly(v20203, f.code, f.disp)})
+			*f.key = []string{f.code, sys, v}
+		}
+	}
+	key := filler
+	if key == nil {
+		key = placer
+	}
+	if key == nil {
+		return errors.New("SCH-1 and SCH-2 (appointment ids) are both empty")
+	}
+	// The filler's id is the key: SIU comes from the filler, which always
+	// knows it, while the placer id may be missing from later events.
+	ap.ID = makeID("Appointment", key...)
+
+	if cc := m.cwe(sch.Field(7).Rep(1)); cc != nil {
+		ap.ReasonCode = append(ap.ReasonCode, *cc)
+	}
+	ap.AppointmentType = m.cwe(sch.Field(8).Rep(1))
+	if ap.Status == "cancelled" {
+		ap.CancelationReason = m.cwe(sch.Field(6).Rep(1))
+	}
+
+	// TQ1 (v2.5+) replaces the deprecated SCH-11 TQ; either gives the slot.
+	if tq1, ok := m.msg.Segment("TQ1"); ok {
+		ap.Start, ap.End = m.dateTime(fieldText(tq1, 7)), m.dateTime(fieldText(tq1, 8))
+	}
+	if ap.Start == "" {
+		tq := sch.Field(11).Rep(1)
+		ap.Start, ap.End = m.dateTime(comp(tq, 4)), m.dateTime(comp(tq, 5))
+	}
+	if ap.Start == "" || ap.End == "" {
+		// app-2: start and end go together.
+		if ap.Start != "" || ap.End != "" {
+			m.warn("SCH", "SCH-11", "APPOINTMENT_TIME", "appointment has a start or an end but not both")
+		}
+		ap.Start, ap.End = "", ""
+	}
+
+	// Only the NTEs of the schedule itself make the comment; those after
+	// PID or a resource group annotate the patient or the resource.
+	var notes []string
+	for _, s := range m.msg.Segments() {
+		if n := s.Name(); n == "PID" || n == "RGS" {
+			break
+		}
+		if t := fieldText(s, 3); s.Name() == "NTE" && t != "" {
+			notes = append(notes, t)
+		}
+	}
+	ap.Comment = strings.Join(notes, "\n")
+
+	ap.Participant = append(ap.Participant, fhirr4.AppointmentParticipant{Actor: m.subject(), Status: "accepted"})
+	for _, s := range m.msg.AllSegments("AIS") {
+		if cc := m.cwe(s.Field(3).Rep(1)); cc != nil {
+			ap.ServiceType = append(ap.ServiceType, *cc)
+		}
+	}
+	for _, s := range m.msg.AllSegments("AIP") {
+		for _, r := range reps(s, 3) {
+			if rf := m.practitioner(r); rf != nil {
+				ap.Participant = append(ap.Participant, m.participant(s, rf))
+			}
+		}
+	}
+	for _, s := range m.msg.AllSegments("AIL") {
+		for _, r := range reps(s, 3) {
+			if d := plDisplay(r); d != "" {
+				ap.Participant = append(ap.Participant, m.participant(s, &fhirr4.Reference{Display: d}))
+			}
+		}
+	}
+	m.add(ap)
+	return nil
+}
+
+// participant builds a participant from an AIP or AIL segment: its role or
+// location type (field 4), start (field 6) and filler status (field 12).
+func (m *mapper) participant(s hl7v2.Segment, actor *fhirr4.Reference) fhirr4.AppointmentParticipant {
+	p := fhirr4.AppointmentParticipant{Actor: actor, Status: resourceStatus[strings.ToUpper(fieldText(s, 12))]}
+	if p.Status == "" {
+		p.Status = "accepted"
+	}
+	if cc := m.cwe(s.Field(4).Rep(1)); cc != nil {
+		p.Type = []fhirr4.CodeableConcept{*cc}
+	}
+	if st := m.dateTime(fieldText(s, 6)); st != "" {
+		p.Period = &fhirr4.Period{Start: st}
+	}
+	return p
+}
+
+// plDisplay renders a PL (person location) for display: facility, building,
+// floor, point of care, room, bed, else the description (PL.9).
+func plDisplay(r hl7v2.Rep) string {
+	var parts []string
+	for _, i := range []int{4, 7, 8, 1, 2, 3} {
+		if v := comp(r, i); v != "" {
+			parts = append(parts, v)
+		}
+	}
+	if len(parts) == 0 {
+		return comp(r, 9)
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,212 @@
+package v2fhir
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/shch/fhirgw/adapters/hl7v2"
+	"github.com/shch/fhirgw/mappers/fhirr4"
+)
+
+const (
+	v20443     = "http://terminology.hl7.org/CodeSystem/v2-0443"
+	mvxSystem  = "http://hl7.org/fhir/sid/mvx"
+	cvxSystem  = "http://hl7.org/fhir/sid/cvx"
+	actReason  = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+	loincFund  = "30963-3" // vaccine funding source
+	loincElig  = "64994-7" // vaccine funding program eligibility
+	unknownCVX = "999"     // CVX "unknown vaccine or immune globulin"
+)
+
+// immunizationStatus maps RXA-20 (table 0322) to Immunization.status.
+var immunizationStatus = map[string]string{
+	"CP": "completed", "PA": "completed", "RE": "not-done", "NA": "not-done",
+}
+
+// mapVXU maps VXU^V04: the Patient, an Encounter when PV1 is sent, and one
+// Immunization per RXA with the ORC before it and the RXR and OBX after it.
+func (m *mapper) mapVXU() error {
+	if err := m.mapPatient(); err != nil {
+		return err
+	}
+	m.mapEncounter("V04")
+	var (
+		orc    hl7v2.Segment
+		hasORC bool
+		cur    *fhirr4.Immunization
+		n      int
+	)
+	for _, s := range m.msg.Segments() {
+		switch s.Name() {
+		case "ORC":
+			orc, hasORC, cur = s, true, nil
+		case "RXA":
+			cur = m.immunization(s, orc, hasORC)
+			n++
+			// An RXA belongs to the ORC before it only; the next RXA without
+			// an ORC (v2.3.1 style) stands alone.
+			hasORC = false
+		case "RXR":
+			if cur != nil {
+				cur.Route = m.cwe(s.Field(1).Rep(1))
+				cur.Site = m.cwe(s.Field(2).Rep(1))
+			}
+		case "OBX":
+			if cur != nil {
+				m.immunizationOBX(cur, s)
+			}
+		}
+	}
+	if n == 0 {
+		return errors.New("no RXA segment")
+	}
+	return nil
+}
+
+// immunization maps one RXA (with its ORC) and adds the Immunization.
+func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immunization {
+	im := &fhirr4.Immunization{Base: fhirr4.Base{Type: "Immunization"}, Patient: *m.subject(), Encounter: m.encounter}
+	var filler *fhirr4.Identifier
+	if hasORC {
+		for _, f := range []struct {
+			n          int
+			code, disp string
+		}{{2, "PLAC", "Placer Identifier"}, {3, "FILL", "Filler Identifier"}} {
+			if sys, v := m.ei(orc.Field(f.n).Rep(1)); v != "" {
+				id := fhirr4.Identifier{System: sys, Value: v, Type: codeOnly(v20203, f.code, f.disp)}
+				im.Identifier = append(im.Identifier, id)
+				if f.code == "FILL" {
+					filler = &id
+				}
+			}
+		}
+	}
+
+	if cc := m.cwe(rxa.Field(5).Rep(1)); cc != nil {
+		im.VaccineCode = *cc
+	} else {
+		// vaccineCode is required; CVX 999 says "unknown".
+		im.VaccineCode = fhirr4.CodeableConcept{Coding: []fhirr4.Coding{{System: cvxSystem, Code: unknownCVX, Display: "unknown vaccine or immune globulin"}}}
+		m.warn("RXA", "RXA-5", "VACCINE_MISSING", "RXA-5 administered code is empty")
+	}
+	start := fieldText(rxa, 3)
+	if im.OccurrenceDateTime = m.dateTime(start); im.OccurrenceDateTime == "" {
+		// occurrence[x] is required: keep what the sender wrote.
+		im.OccurrenceString = "unknown"
+		if start != "" {
+			im.OccurrenceString = start
+		}
+		m.warn("RXA", "RXA-3", "DATETIME_INVALID", "RXA-3 %q is not a date/time", start)
+	}
+
+	switch {
+	case filler != nil:
+		im.ID = makeID("Immunization", "FILL", filler.System, filler.Value)
+	default:
+		code := ""
+		if len(im.VaccineCode.Coding) > 0 {
+			code = im.VaccineCode.Coding[0].System + "|" + im.VaccineCode.Coding[0].Code
+		}
+		im.ID = makeID("Immunization", m.patientID, code, im.OccurrenceDateTime+im.OccurrenceString)
+	}
+
+	// RXA-6 999 means "amount unknown" (CDC IZ guide), not 999 mL.
+	if amt := fieldText(rxa, 6); amt != "" && amt != "999" {
+		if q, err := m.quantity(amt, rxa.Field(7).Rep(1)); err == nil {
+			im.DoseQuantity = q
+		} else {
+			m.warn("RXA", "RXA-6", "DOSE_INVALID", "RXA-6: %v", err)
+		}
+	}
+
+	// RXA-9: NIP001 00 is a new record from the administering provider
+	// (primary source); anything else is historical, reported by someone.
+	if src := rxa.Field(9).Rep(1); !src.IsEmpty() {
+		primary := comp(src, 1) == "00"
+		im.PrimarySource = &primary
+		if !primary {
+			im.ReportOrigin = m.cwe(src)
+		}
+	}
+
+	for _, r := range reps(rxa, 10) {
+		if rf := m.practitioner(r); rf != nil {
+			im.Performer = append(im.Performer, fhirr4.ImmunizationPerformer{
+				Function: codeOnly(v20443, "AP", "Administering Provider"), Actor: *rf,
+			})
+		}
+	}
+	if hasORC {
+		for _, r := range reps(orc, 12) {
+			if rf := m.practitioner(r); rf != nil {
+				im.Performer = append(im.Performer, fhirr4.ImmunizationPerformer{
+					Function: codeOnly(v20443, "OP", "Ordering Provider"), Actor: *rf,
+				})
+				break
+			}
+		}
+	}
+
+	im.LotNumber = fieldText(rxa, 15)
+	im.ExpirationDate = date(fieldText(rxa, 16))
+	if mf := rxa.Field(17).Rep(1); !mf.IsEmpty() {
+		// No Organization is made for the manufacturer: the MVX code is a
+		// logical identifier and the name a display.
+		rf := &fhirr4.Reference{Display: comp(mf, 2)}
+		if code := comp(mf, 1); code != "" {
+			rf.Identifier = &fhirr4.Identifier{System: m.mvxSystem(comp(mf, 3)), Value: code}
+		}
+		if rf.Display == "" && rf.Identifier != nil {
+			rf.Display = rf.Identifier.Value
+		}
+		im.Manufacturer = rf
+	}
+
+	status := strings.ToUpper(fieldText(rxa, 20))
+	im.Status = immunizationStatus[status]
+	if im.Status == "" {
+		im.Status = "completed" // RXA-20 empty: CDC guide says assume complete
+		if status != "" {
+			m.warn("RXA", "RXA-20", "STATUS_UNMAPPED", "completion status %q has no mapping", status)
+		}
+	}
+	if strings.EqualFold(fieldText(rxa, 21), "D") {
+		im.Status = "entered-in-error"
+	}
+	if im.Status == "not-done" {
+		im.StatusReason = m.cwe(rxa.Field(18).Rep(1))
+		if im.StatusReason == nil && status == "RE" {
+			im.StatusReason = codeOnly(actReason, "PATOBJ", "patient objection")
+		}
+		if im.StatusReason == nil {
+			im.StatusReason = &fhirr4.CodeableConcept{Text: "not administered"}
+		}
+	}
+	im.Recorded = m.dateTime(fieldText(rxa, 22))
+
+	m.add(im)
+	return im
+}
+
+// mvxSystem is the system of an RXA-17 manufacturer code.
+func (m *mapper) mvxSystem(name string) string {
+	if name == "" || strings.EqualFold(name, "MVX") {
+		return mvxSystem
+	}
+	return m.codeSystem(name)
+}
+
+// immunizationOBX takes the funding source and program eligibility the
+// CDC IZ guide sends as OBX after the RXA.
+func (m *mapper) immunizationOBX(im *fhirr4.Immunization, obx hl7v2.Segment) {
+	v := m.cwe(obx.Field(5).Rep(1))
+	if v == nil {
+		return
+	}
+	switch fieldText(obx, 3) {
+	case loincFund:
+		im.FundingSource = v
+	case loincElig:
+		im.ProgramEligibility = append(im.ProgramEligibility, *v)
+	}
+}
