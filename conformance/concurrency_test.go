@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shch/fhirgw/conformance/fhirtest"
 )
@@ -87,6 +88,35 @@ func TestConcurrentConditionalCreate(t *testing.T) {
 		b := s.Must(http.StatusOK, "GET", "Patient?identifier=310101199001011234", nil).JSON(t)
 		if created != 1 || fmt.Sprint(b["total"]) != "1" {
 			t.Errorf("%d creates, %v patients; want exactly one", created, b["total"])
+		}
+	})
+}
+
+// Many concurrent updates, more than the store's connection pool holds, all finish:
+// nothing in the update path takes a second connection while holding a transaction.
+func TestConcurrentUpdatesBeyondPool(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		const n = 48
+		for i := range n {
+			s.Must(http.StatusCreated, "PUT", fmt.Sprintf("Patient/pool%d", i), []byte(fmt.Sprintf(`{"resourceType":"Patient","id":"pool%d","active":true}`, i)))
+		}
+		done := make(chan int, n)
+		for i := range n {
+			go func() {
+				body := fmt.Sprintf(`{"resourceType":"Patient","id":"pool%d","active":%v}`, i, i%2 == 0) // half unchanged
+				done <- s.Do("PUT", fmt.Sprintf("Patient/pool%d", i), []byte(body)).Status
+			}()
+		}
+		timeout := time.After(60 * time.Second)
+		for range n {
+			select {
+			case st := <-done:
+				if st != http.StatusOK {
+					t.Errorf("update status %d", st)
+				}
+			case <-timeout:
+				t.Fatal("concurrent updates did not finish within 60s")
+			}
 		}
 	})
 }

@@ -205,11 +205,12 @@ func (s *Service) update(ctx context.Context, tx store.Tx, req *Request, typ, id
 // lets a client choose the id of a new resource.
 func (s *Service) updateAt(ctx context.Context, tx store.Tx, req *Request, obj fhirjson.Object, typ, id string) (*Response, error) {
 	// An update that changes nothing keeps the current version (as HAPI FHIR does), and
-	// is decided on the committed state without taking the row lock: feeds resend the
-	// same practitioner or organization with every message, and locking those shared
-	// rows would make all such messages wait for each other.
+	// is decided without taking the row lock: feeds resend the same practitioner or
+	// organization with every message, and locking those shared rows would make all
+	// such messages wait for each other. (Peek uses the transaction's own connection: a
+	// second pool connection per transaction could exhaust the pool.)
 	if req.IfMatch == "" {
-		if cur, err := s.store.Read(ctx, typ, id); err == nil && !cur.Deleted && sameContent(cur.Body, obj) {
+		if cur, err := tx.Peek(ctx, typ, id); err == nil && !cur.Deleted && sameContent(cur.Body, obj) {
 			return resourceResponse(http.StatusOK, cur), nil
 		}
 	}

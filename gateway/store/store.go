@@ -75,6 +75,10 @@ type Tx interface {
 	// r.Version must be one more than the current version (1 for a resource that never
 	// existed); otherwise Put returns ErrConflict. Put sets nothing in r.Body.
 	Put(ctx context.Context, r Resource, idx *Index) error
+	// Peek reads the current version like Read but without locking it: what is
+	// committed (and what this transaction wrote). For checks that need no lock, such
+	// as whether an update changes anything.
+	Peek(ctx context.Context, typ, id string) (Resource, error)
 	// Lock takes a lock on an arbitrary key until the transaction ends. Conditional
 	// create uses it so that two requests with the same condition cannot both create.
 	Lock(ctx context.Context, key string) error

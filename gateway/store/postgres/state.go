@@ -136,3 +136,13 @@ func (t *tx) Reindex(ctx context.Context, r store.Resource, idx *store.Index) (b
 	}
 	return done == 1, nil
 }
+
+// Peek implements store.Tx: a plain read on the transaction's connection (at READ
+// COMMITTED it sees what is committed, and this transaction's own writes), no lock.
+func (t *tx) Peek(ctx context.Context, typ, id string) (store.Resource, error) {
+	r, err := scanResource(t.tx.QueryRow(ctx, selectCurrent, typ, id))
+	if err != nil {
+		return store.Resource{}, readErr("peek", typ, id, err)
+	}
+	return r, nil
+}

@@ -112,3 +112,9 @@ func (t *tx) Reindex(ctx context.Context, r store.Resource, idx *store.Index) (b
 	}
 	return true, nil
 }
+
+// Peek implements store.Tx; the SQLite transaction holds the only write lock, so it is
+// Read.
+func (t *tx) Peek(ctx context.Context, typ, id string) (store.Resource, error) {
+	return t.Read(ctx, typ, id)
+}
