@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/shch/fhirgw/gateway/fhirpath"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
 )
@@ -56,11 +57,13 @@ func Check(d searchparam.Definition) error {
 		}
 		return fmt.Errorf("search parameter type %q is not supported", d.Type)
 	}
-	x, errs := NewExtractor(searchparam.Official().With(d), d.Base, nil)
-	if len(errs) > 0 {
-		return errs[0]
+	for _, base := range d.Base {
+		if src := ForType(d.Expression, base); src != "" {
+			if _, err := fhirpath.Compile(src); err != nil {
+				return fmt.Errorf("search parameter %s on %s: %w", d.URL, base, err)
+			}
+		}
 	}
-	_ = x
 	return nil
 }
 

@@ -433,7 +433,7 @@ func (s *Service) parseComposite(d *searchparam.Definition, name, modifier, raw 
 	}
 	var alts []store.Clause
 	for _, v := range splitValues(raw) {
-		parts := splitDollar(v)
+		parts := splitEscaped(v, '$')
 		if len(parts) != len(kinds) {
 			return store.Clause{}, "", outcome.BadRequest("%s takes %d values joined by $, got %q", name, len(kinds), v)
 		}
@@ -485,25 +485,6 @@ func (s *Service) componentClause(d *searchparam.Definition, kind store.ParamKin
 		c.URIs = []store.URIMatch{{Value: v}}
 	}
 	return c, "", nil
-}
-
-// splitDollar splits a composite value at "$" not escaped with a backslash.
-func splitDollar(v string) []string {
-	var out []string
-	var cur strings.Builder
-	for i := 0; i < len(v); i++ {
-		switch {
-		case v[i] == '\\' && i+1 < len(v) && v[i+1] == '$':
-			cur.WriteByte('$')
-			i++
-		case v[i] == '$':
-			out = append(out, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(v[i])
-		}
-	}
-	return append(out, cur.String())
 }
 
 // parseHas reads "Type:param:rest" after "_has:".
@@ -640,26 +621,27 @@ func (s *Service) parseInclude(rev bool, modifier, v string) (includeSpec, probl
 
 // splitValues splits on commas not escaped with a backslash, and unescapes \,.
 func splitValues(s string) []string {
+	return slices.DeleteFunc(splitEscaped(s, ','), func(v string) bool { return v == "" })
+}
+
+// splitEscaped splits s at sep where it is not escaped with a backslash ("\,", "\$"),
+// keeping empty parts, and unescapes the separator.
+func splitEscaped(s string, sep byte) []string {
 	var out []string
 	var cur strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch {
-		case s[i] == '\\' && i+1 < len(s) && s[i+1] == ',':
-			cur.WriteByte(',')
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == sep:
+			cur.WriteByte(sep)
 			i++
-		case s[i] == ',':
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-			}
+		case s[i] == sep:
+			out = append(out, cur.String())
 			cur.Reset()
 		default:
 			cur.WriteByte(s[i])
 		}
 	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
+	return append(out, cur.String())
 }
 
 func parseToken(v string) store.TokenMatch {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,15 +102,7 @@ func (s *Syncer) load(ctx context.Context) ([]searchparam.Definition, error) {
 		q.After = &store.Cursor{LastUpdated: last.LastUpdated, ID: last.ID, Type: last.Type}
 	}
 	// Deterministic order: the newest definition of a code wins in the registry.
-	slices.SortFunc(defs, func(a, b searchparam.Definition) int {
-		if a.URL < b.URL {
-			return -1
-		}
-		if a.URL > b.URL {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(defs, func(a, b searchparam.Definition) int { return strings.Compare(a.URL, b.URL) })
 	return defs, nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,7 +15,7 @@ import (
 )
 
 const (
-	messageColumns = "id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, seq"
+	messageColumns = sqlsearch.MessageColumns
 
 	selectMessage          = "SELECT " + messageColumns + " FROM messages WHERE id = $1"
 	selectMessageForUpdate = selectMessage + " FOR UPDATE"
@@ -87,52 +85,9 @@ func findAppliedMessage(ctx context.Context, q querier, sender, controlID string
 	return m, nil
 }
 
-// buildListMessages returns the listing query for q and its arguments. It asks for one
-// row more than the page, to know whether another page follows.
-func buildListMessages(q store.MessageQuery) (string, []any, int) {
-	count := q.Count
-	if count <= 0 {
-		count = store.DefaultMessageCount
-	}
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if q.Status != "" {
-		add("status = ?", q.Status)
-	}
-	if q.Sender != "" {
-		add("sender = ?", q.Sender)
-	}
-	if q.Type != "" {
-		add("type = ?", q.Type)
-	}
-	if q.Channel != "" {
-		add("channel = ?", q.Channel)
-	}
-	if !q.Since.IsZero() {
-		add("received >= ?", sqlsearch.Micros(q.Since))
-	}
-	if !q.Until.IsZero() {
-		add("received < ?", sqlsearch.Micros(q.Until))
-	}
-	if q.Before > 0 {
-		add("seq < ?", q.Before)
-	}
-	var b strings.Builder
-	b.WriteString("SELECT " + messageColumns + " FROM messages")
-	if len(where) > 0 {
-		b.WriteString(" WHERE " + strings.Join(where, " AND "))
-	}
-	args = append(args, count+1)
-	fmt.Fprintf(&b, " ORDER BY seq DESC LIMIT $%d", len(args))
-	return b.String(), args, count
-}
-
 func listMessages(ctx context.Context, db querier, q store.MessageQuery) (store.MessagePage, error) {
-	sql, args, count := buildListMessages(q)
+	stmt, count := sqlsearch.BuildListMessages(sqlsearch.Postgres, q)
+	sql, args := stmt.SQL, stmt.Args
 	rows, err := db.Query(ctx, sql, queryArgs(args)...)
 	if err != nil {
 		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)

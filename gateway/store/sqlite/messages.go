@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,7 +17,7 @@ import (
 )
 
 const (
-	messageColumns = "id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, seq"
+	messageColumns = sqlsearch.MessageColumns
 
 	selectMessage = "SELECT " + messageColumns + " FROM messages WHERE id = ?1"
 	// The predicate repeats the partial unique index's, so that the index answers.
@@ -72,52 +71,8 @@ func messageErr(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// buildListMessages returns the listing query for q and its arguments. It asks for one
-// row more than the page, to know whether another page follows.
-func buildListMessages(q store.MessageQuery) (sqlsearch.Statement, int) {
-	count := q.Count
-	if count <= 0 {
-		count = store.DefaultMessageCount
-	}
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, cond+" "+sqlsearch.SQLite.Placeholder(len(args)))
-	}
-	if q.Status != "" {
-		add("status =", q.Status)
-	}
-	if q.Sender != "" {
-		add("sender =", q.Sender)
-	}
-	if q.Type != "" {
-		add("type =", q.Type)
-	}
-	if q.Channel != "" {
-		add("channel =", q.Channel)
-	}
-	if !q.Since.IsZero() {
-		add("received >=", sqlsearch.Micros(q.Since))
-	}
-	if !q.Until.IsZero() {
-		add("received <", sqlsearch.Micros(q.Until))
-	}
-	if q.Before > 0 {
-		add("seq <", q.Before)
-	}
-	var b strings.Builder
-	b.WriteString("SELECT " + messageColumns + " FROM messages")
-	if len(where) > 0 {
-		b.WriteString(" WHERE " + strings.Join(where, " AND "))
-	}
-	args = append(args, count+1)
-	b.WriteString(" ORDER BY seq DESC LIMIT " + sqlsearch.SQLite.Placeholder(len(args)))
-	return sqlsearch.Statement{SQL: b.String(), Args: args}, count
-}
-
 func listMessages(ctx context.Context, query queryFunc, q store.MessageQuery) (store.MessagePage, error) {
-	stmt, count := buildListMessages(q)
+	stmt, count := sqlsearch.BuildListMessages(sqlsearch.SQLite, q)
 	rows, err := query(ctx, stmt)
 	if err != nil {
 		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)

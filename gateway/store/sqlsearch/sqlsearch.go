@@ -156,49 +156,36 @@ func BuildSearch(d Dialect, q store.Query, now time.Time) (Search, error) {
 		if err != nil {
 			return Search{}, err
 		}
-		cols := ResourceColumns
-		if q.Before != nil {
-			// Walk backwards from the cursor; the outer query below puts the page back
-			// in order and moves the extra row (the one telling whether more precede
-			// the page) last, where the caller drops it.
-			order = "r.last_updated ASC, r.id DESC"
-			if q.Type == "" {
-				order += ", r.type DESC"
-			}
-			cols += ", ROW_NUMBER() OVER (ORDER BY " + order + ") AS rn"
-		}
-		var sb strings.Builder
-		sb.WriteString("SELECT " + cols + w)
+		system := q.Type == ""
+		var tail strings.Builder // FROM ... WHERE ... ORDER BY ... LIMIT ... OFFSET ...
+		tail.WriteString(w)
 		switch {
 		case q.After != nil:
-			sb.WriteString(" AND " + b.keyset(q.After, q.Type == "", false))
+			tail.WriteString(" AND " + b.keyset(q.After, system, false))
 		case q.Before != nil:
-			sb.WriteString(" AND " + b.keyset(q.Before, q.Type == "", true))
+			// Walk backwards from the cursor; the outer query puts the page back in
+			// order.
+			tail.WriteString(" AND " + b.keyset(q.Before, system, true))
+			order = defaultOrder(system, true)
 		}
-		sb.WriteString(" ORDER BY " + order)
 		args := append(b.args[:len(b.args):len(b.args)], int64(s.Limit), int64(q.Offset))
-		sb.WriteString(" LIMIT " + d.Placeholder(len(args)-1) + " OFFSET " + d.Placeholder(len(args)))
-		sql := sb.String()
-		if q.Before == nil {
+		tail.WriteString(" ORDER BY " + order + " LIMIT " + d.Placeholder(len(args)-1) + " OFFSET " + d.Placeholder(len(args)))
+		var sql string
+		switch {
+		case q.Before != nil:
+			// The extra row (the one telling whether more precede the page) goes last,
+			// where the caller drops it.
+			args = append(args, int64(q.Count))
+			sql = "SELECT " + ResourceColumns + " FROM (SELECT " + ResourceColumns + ", ROW_NUMBER() OVER (ORDER BY " + order + ") AS rn" +
+				tail.String() + ") r ORDER BY CASE WHEN r.rn > " + d.Placeholder(len(args)) + " THEN 1 ELSE 0 END, " + defaultOrder(system, false)
+		case system:
 			// Choose the page by id first and read the bodies of only the rows kept:
 			// otherwise a search with thousands of matches reads every match's whole
 			// row (body included) before sorting. Numbered placeholders let the outer
 			// query reuse the type and sort arguments.
-			ids := "SELECT r.type, r.id" + strings.TrimPrefix(sql, "SELECT "+cols)
-			outer := "SELECT " + ResourceColumns + " FROM resources r WHERE (r.type, r.id) IN (" + ids + ")"
-			if q.Type != "" {
-				ids = "SELECT r.id" + strings.TrimPrefix(sql, "SELECT "+cols)
-				outer = "SELECT " + ResourceColumns + " FROM resources r WHERE r.type = " + d.Placeholder(1) + " AND r.id IN (" + ids + ")"
-			}
-			sql = outer + " ORDER BY " + order
-		}
-		if q.Before != nil {
-			def := "r.last_updated DESC, r.id"
-			if q.Type == "" {
-				def += ", r.type"
-			}
-			args = append(args, int64(q.Count))
-			sql = "SELECT " + ResourceColumns + " FROM (" + sql + ") r ORDER BY CASE WHEN r.rn > " + d.Placeholder(len(args)) + " THEN 1 ELSE 0 END, " + def
+			sql = "SELECT " + ResourceColumns + " FROM resources r WHERE (r.type, r.id) IN (SELECT r.type, r.id" + tail.String() + ") ORDER BY " + order
+		default:
+			sql = "SELECT " + ResourceColumns + " FROM resources r WHERE r.type = " + d.Placeholder(1) + " AND r.id IN (SELECT r.id" + tail.String() + ") ORDER BY " + order
 		}
 		s.Page = Statement{SQL: sql, Args: args}
 	}
@@ -246,11 +233,23 @@ func (b *builder) order(q store.Query) (string, error) {
 		keys = append(keys, "(SELECT "+agg+"(x."+col+") FROM "+table+" x WHERE x.type = r.type AND x.id = r.id AND x.param = "+
 			b.arg(k.Param)+")"+dir+" NULLS LAST")
 	}
-	keys = append(keys, "r.last_updated DESC", "r.id")
-	if q.Type == "" {
-		keys = append(keys, "r.type")
-	}
+	keys = append(keys, defaultOrder(q.Type == "", false))
 	return strings.Join(keys, ", "), nil
+}
+
+// defaultOrder is the stable order the API promises: newest first, then id (and type,
+// since ids are unique only per type); reverse walks it backwards.
+func defaultOrder(system, reverse bool) string {
+	if reverse {
+		if system {
+			return "r.last_updated ASC, r.id DESC, r.type DESC"
+		}
+		return "r.last_updated ASC, r.id DESC"
+	}
+	if system {
+		return "r.last_updated DESC, r.id, r.type"
+	}
+	return "r.last_updated DESC, r.id"
 }
 
 func sortColumn(k store.ParamKind, desc bool) string {
