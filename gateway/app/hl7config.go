@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/shch/fhirgw/adapters/hl7v2"
@@ -16,7 +17,8 @@ import (
 //
 //	{
 //	  "identifierSystems": {"SHCH": "urn:oid:2.16.156.10011.0.1.1"},
-//	  "senders": {"HOSP1": {"identifierSystems": {"MRN": "urn:oid:1.2.3"}, "defaultSystem": "urn:oid:1.2.3"}},
+//	  "senders": {"HOSP1": {"identifierSystems": {"MRN": "urn:oid:1.2.3"}, "defaultSystem": "urn:oid:1.2.3",
+//	    "conceptMaps": ["http://example.org/fhir/ConceptMap/hosp1-lab|2"]}},
 //	  "idCardSystem": "urn:oid:2.16.156.10011.1.3",
 //	  "timeZone": "Asia/Shanghai",
 //	  "channelCharsets": {"mllp": "GB18030"}
@@ -46,6 +48,9 @@ type HL7Config struct {
 type HL7Sender struct {
 	IdentifierSystems map[string]string `json:"identifierSystems"`
 	DefaultSystem     string            `json:"defaultSystem"`
+	// ConceptMaps are the canonical URLs ("url" or "url|version") of the stored
+	// ConceptMaps that translate this sender's local codes.
+	ConceptMaps []string `json:"conceptMaps"`
 }
 
 // LoadHL7Config reads an HL7Config file into the pipeline configuration. An empty
@@ -86,6 +91,20 @@ func ParseHL7Config(data []byte) (ingest.Config, error) {
 			m.Senders[k] = v2fhir.Sender{IdentifierSystems: s.IdentifierSystems, DefaultSystem: s.DefaultSystem}
 		}
 	}
+	var conceptMaps map[string][]string
+	for k, s := range f.Senders {
+		for _, c := range s.ConceptMaps {
+			if u, _, _ := strings.Cut(c, "|"); !strings.Contains(u, ":") {
+				return ingest.Config{}, fmt.Errorf("senders[%q].conceptMaps: %q is not a canonical URL", k, c)
+			}
+		}
+		if len(s.ConceptMaps) > 0 {
+			if conceptMaps == nil {
+				conceptMaps = map[string][]string{}
+			}
+			conceptMaps[k] = s.ConceptMaps
+		}
+	}
 	if f.TimeZone != "" {
 		loc, err := time.LoadLocation(f.TimeZone)
 		if err != nil {
@@ -99,5 +118,5 @@ func ParseHL7Config(data []byte) (ingest.Config, error) {
 		}
 	}
 	return ingest.Config{Mapping: m, AcceptVersions: f.AcceptVersions, AcceptProcessingIDs: f.AcceptProcessingIDs,
-		TrustedSystems: f.TrustedSystems, ChannelCharsets: f.ChannelCharsets}, nil
+		TrustedSystems: f.TrustedSystems, ChannelCharsets: f.ChannelCharsets, ConceptMaps: conceptMaps}, nil
 }

@@ -88,7 +88,8 @@ func (o Object) String(key string) (string, bool) {
 	return s, true
 }
 
-// Set replaces the value of key, or appends the member when absent.
+// Set replaces the value of key, or appends the member when absent. Like append, it
+// may change o itself: callers that still need the original use Clone first.
 func (o Object) Set(key string, value json.RawMessage) Object {
 	for i := range o {
 		if o[i].Key == key {
@@ -99,9 +100,12 @@ func (o Object) Set(key string, value json.RawMessage) Object {
 	return append(o, Member{Key: key, Value: value})
 }
 
-// Delete removes key.
+// Clone returns a copy of o that Set and Delete on either leave the other unchanged.
+func (o Object) Clone() Object { return append(Object(nil), o...) }
+
+// Delete returns o without key; o itself is left as it was.
 func (o Object) Delete(key string) Object {
-	out := o[:0]
+	out := make(Object, 0, len(o))
 	for _, m := range o {
 		if m.Key != key {
 			out = append(out, m)

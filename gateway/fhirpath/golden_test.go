@@ -23,8 +23,9 @@ import (
 
 // goldenFile holds what HL7's fhirpath.js (an independent engine) selects with
 // every official search parameter's expression on every example resource it
-// applies to; internal/golden/gen.mjs writes it (see its header for how resolve()
-// and two R4 readings fhirpath.js lacks are handled).
+// applies to, and for a composite parameter what each component expression selects
+// on each of those items; internal/golden/gen.mjs writes it (see its header for how
+// resolve() and two R4 readings fhirpath.js lacks are handled).
 const goldenFile = "testdata/golden/extraction.jsonl.gz"
 
 // goldenRecord is one line of goldenFile: a (file, parameter) pair with values or
@@ -35,6 +36,18 @@ type goldenRecord struct {
 	Values  []json.RawMessage `json:"values"`
 	Error   string            `json:"error"`
 	Rewrite string            `json:"rewrite"`
+	// Components, for a composite parameter: per item of Values, per component of
+	// the parameter, what the component's expression selects on that item.
+	Components [][]goldenComponent `json:"components"`
+}
+
+// goldenComponent is what fhirpath.js selected with one component expression of a
+// composite parameter on one item, with the FHIRPath type of each value, or the
+// error it raised.
+type goldenComponent struct {
+	Values []json.RawMessage `json:"values"`
+	Types  []string          `json:"types"`
+	Error  string            `json:"error"`
 }
 
 // Kinds of disagreement.
@@ -93,111 +106,32 @@ type disagreement struct{ kind, detail string }
 // times and quantities as their text.
 func TestGoldenExtraction(t *testing.T) {
 	golden := readGolden(t)
-	dir := fhirpkg.TestDir(t)
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
-
-	// The parameters are the package's SearchParameters with an expression, as the
-	// registry holds them, less the package's three demonstration parameters.
-	reg := searchparam.Official()
-	type param struct {
-		def *searchparam.Definition
-		x   *fhirpath.Expression
-	}
-	byBase := map[string][]param{}
-	nParams := 0
-	for _, f := range files {
-		var sp struct {
-			ResourceType, URL, Expression string
-		}
-		if err := json.Unmarshal(readFile(t, f), &sp); err != nil || sp.ResourceType != "SearchParameter" ||
-			sp.Expression == "" || strings.HasPrefix(sp.URL, "http://hl7.org/fhir/SearchParameter/example") {
-			continue
-		}
-		d, ok := reg.ByURL(sp.URL)
-		if !ok {
-			t.Errorf("registry lacks %s", sp.URL)
-			continue
-		}
-		if d.Expression != sp.Expression {
-			t.Errorf("%s: registry expression %q, package %q", d.URL, d.Expression, sp.Expression)
-		}
-		x, err := fhirpath.Compile(d.Expression)
-		if err != nil {
-			t.Errorf("%s: %v", d.URL, err)
-			continue
-		}
-		nParams++
-		for _, b := range d.Base {
-			byBase[b] = append(byBase[b], param{d, x})
-		}
-	}
+	files := exampleFiles(t)
+	byBase, nParams := goldenParams(t, files)
 
 	ctx := context.Background()
 	disagreements := map[pairKey]disagreement{}
 	var pairs, agree, agreeEmpty, agreeRewritten int
 	seen := map[pairKey]bool{}
 	for _, f := range files {
-		name := filepath.Base(f)
-		if name == "package.json" || strings.HasPrefix(name, ".") {
-			continue
-		}
-		res, ok := decodeUseNumber(t, readFile(t, f)).(map[string]any)
-		if !ok {
-			continue
-		}
-		rt, _ := res["resourceType"].(string)
-		if rt == "" {
-			continue
-		}
-		applicable := append(append([]param(nil), byBase[rt]...), byBase["Resource"]...)
-		if fhirschema.IsSubtype(rt, "DomainResource") {
-			applicable = append(applicable, byBase["DomainResource"]...)
-		}
+		name, res, applicable := exampleResource(t, f, byBase)
 		for _, p := range applicable {
 			k := pairKey{name, p.def.URL}
 			pairs++
 			seen[k] = true
-			g, hasGolden := golden[k]
+			g := golden[k]
 			out, err := p.x.Evaluate(ctx, res)
-			if err != nil {
-				disagreements[k] = disagreement{engineError, err.Error()}
+			d, ok := compare(t, out, err, g.Error, g.Values)
+			if !ok {
+				disagreements[k] = d
 				continue
 			}
-			if hasGolden && g.Error != "" {
-				disagreements[k] = disagreement{referenceErr, g.Error}
-				continue
+			agree++
+			if len(g.Values) == 0 {
+				agreeEmpty++
 			}
-			ours := make([]string, 0, len(out))
-			for _, it := range out {
-				if v, ok := itemJSON(it); ok {
-					ours = append(ours, canonicalJSON(t, v))
-				}
-			}
-			var theirs []string
-			for _, raw := range g.Values {
-				theirs = append(theirs, canonicalJSON(t, decodeUseNumber(t, raw)))
-			}
-			switch {
-			case slices.Equal(ours, theirs):
-				agree++
-				if len(ours) == 0 {
-					agreeEmpty++
-				}
-				if g.Rewrite != "" {
-					agreeRewritten++
-				}
-			case len(theirs) == 0:
-				disagreements[k] = disagreement{onlyEngine, abbreviate(ours)}
-			case len(ours) == 0:
-				disagreements[k] = disagreement{onlyReference, abbreviate(theirs)}
-			case multisetEqual(ours, theirs):
-				disagreements[k] = disagreement{otherOrder, fmt.Sprintf("engine %s, fhirpath.js %s", abbreviate(ours), abbreviate(theirs))}
-			default:
-				disagreements[k] = disagreement{otherValues, fmt.Sprintf("engine %s, fhirpath.js %s", abbreviate(ours), abbreviate(theirs))}
+			if g.Rewrite != "" {
+				agreeRewritten++
 			}
 		}
 	}
@@ -236,6 +170,266 @@ func TestGoldenExtraction(t *testing.T) {
 	if pairs == 0 || agree-agreeEmpty < len(golden)/2 {
 		t.Errorf("only %d pairs with values agree of %d golden records", agree-agreeEmpty, len(golden))
 	}
+}
+
+// compositeExceptions are the examined disagreements on composite components, as
+// goldenExceptions are for whole expressions; component is the index of the
+// component in the parameter's definition.
+var compositeExceptions = []compositeException{}
+
+type compositeException struct {
+	param, file string
+	component   int
+	kind        string
+}
+
+// componentKey is one component of a composite parameter evaluated on one item
+// (item: its index among the engine's items) of one example.
+type componentKey struct {
+	file, param     string
+	item, component int
+}
+
+// TestGoldenComposite compares the components of the composite parameters: for
+// every example resource, every composite parameter applying to it and every item
+// the parameter's expression selects, each component expression evaluated with
+// that item as its context and the resource as %resource (as gateway/index
+// extracts them) against what fhirpath.js selected on the same item. Values
+// compare as in TestGoldenExtraction. The engine's items are paired with
+// fhirpath.js's by their JSON value; items on one side only are disagreements of
+// the whole expression, which TestGoldenExtraction reports.
+func TestGoldenComposite(t *testing.T) {
+	golden := readGolden(t)
+	files := exampleFiles(t)
+	byBase, _ := goldenParams(t, files)
+
+	ctx := context.Background()
+	disagreements := map[componentKey]disagreement{}
+	var nParams, pairs, items, unpaired, evaluated, agree, agreeEmpty int
+	params := map[string]bool{}
+	for _, f := range files {
+		name, res, applicable := exampleResource(t, f, byBase)
+		for _, p := range applicable {
+			if p.def.Type != "composite" {
+				continue
+			}
+			if len(p.comps) != len(p.def.Component) || len(p.comps) < 2 {
+				t.Fatalf("%s: %d of %d components compiled", p.def.URL, len(p.comps), len(p.def.Component))
+			}
+			if !params[p.def.URL] {
+				params[p.def.URL] = true
+				nParams++
+			}
+			pairs++
+			g := golden[pairKey{name, p.def.URL}]
+			if g.Error != "" {
+				continue // TestGoldenExtraction reports it
+			}
+			if len(g.Components) != len(g.Values) {
+				t.Fatalf("%s: %s on %s has %d component sets for %d values: regenerate it",
+					goldenFile, p.def.URL, name, len(g.Components), len(g.Values))
+			}
+			out, err := p.x.Evaluate(ctx, res)
+			if err != nil {
+				continue // TestGoldenExtraction reports it
+			}
+			// fhirpath.js's items by JSON value, in order.
+			theirs := map[string][]int{}
+			for i, raw := range g.Values {
+				k := canonicalJSON(t, decodeUseNumber(t, raw))
+				theirs[k] = append(theirs[k], i)
+			}
+			for i, it := range out {
+				v, ok := itemJSON(it)
+				if !ok {
+					continue
+				}
+				items++
+				k := canonicalJSON(t, v)
+				if len(theirs[k]) == 0 {
+					unpaired++
+					continue
+				}
+				gi := theirs[k][0]
+				theirs[k] = theirs[k][1:]
+				for c, cx := range p.comps {
+					gc := g.Components[gi][c]
+					if len(gc.Types) != len(gc.Values) {
+						t.Fatalf("%s: %s on %s: %d types for %d values", goldenFile, p.def.URL, name, len(gc.Types), len(gc.Values))
+					}
+					evaluated++
+					vals, err := cx.Evaluate(ctx, res, fhirpath.WithContext(fhirpath.Collection{it}))
+					d, ok := compare(t, vals, err, gc.Error, gc.Values)
+					if !ok {
+						disagreements[componentKey{name, p.def.URL, i, c}] = d
+						continue
+					}
+					agree++
+					if len(gc.Values) == 0 {
+						agreeEmpty++
+					}
+				}
+			}
+			for _, rest := range theirs {
+				unpaired += len(rest)
+			}
+		}
+	}
+
+	excepted := 0
+	used := make([]bool, len(compositeExceptions))
+	var unexplained []string
+	for k, d := range disagreements {
+		if i := slices.IndexFunc(compositeExceptions, func(e compositeException) bool {
+			return e.param == k.param && (e.file == "" || e.file == k.file) && e.component == k.component && e.kind == d.kind
+		}); i >= 0 {
+			used[i] = true
+			excepted++
+			continue
+		}
+		unexplained = append(unexplained, fmt.Sprintf("%s on %s, item %d, component %d: %s: %s",
+			k.param, k.file, k.item, k.component, d.kind, d.detail))
+	}
+	sort.Strings(unexplained)
+	for i, s := range unexplained {
+		if i == 50 {
+			t.Errorf("... and %d more disagreements", len(unexplained)-i)
+			break
+		}
+		t.Error(s)
+	}
+	for i, u := range used {
+		if !u {
+			t.Errorf("exception %+v matches no disagreement: remove it", compositeExceptions[i])
+		}
+	}
+	t.Logf("%d composite parameters, %d (resource, parameter) pairs, %d items (%d without a fhirpath.js counterpart), "+
+		"%d component evaluations: %d agree (%d with values), %d excepted, %d disagree",
+		nParams, pairs, items, unpaired, evaluated, agree, agree-agreeEmpty, excepted, len(unexplained))
+	if evaluated == 0 || agree-agreeEmpty < evaluated/2 {
+		t.Errorf("only %d component evaluations with values agree of %d", agree-agreeEmpty, evaluated)
+	}
+}
+
+// goldenParam is an official search parameter compiled for the golden tests.
+type goldenParam struct {
+	def *searchparam.Definition
+	x   *fhirpath.Expression
+	// comps are a composite parameter's component expressions, in order.
+	comps []*fhirpath.Expression
+}
+
+// exampleFiles lists the JSON files of the examples package, sorted.
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(fhirpkg.TestDir(t), "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+// goldenParams compiles, by base type, the package's SearchParameters with an
+// expression, as the registry holds them, less the package's three demonstration
+// parameters (gen.mjs selects the same ones).
+func goldenParams(t *testing.T, files []string) (map[string][]goldenParam, int) {
+	t.Helper()
+	reg := searchparam.Official()
+	byBase := map[string][]goldenParam{}
+	nParams := 0
+	for _, f := range files {
+		var sp struct {
+			ResourceType, URL, Expression string
+		}
+		if err := json.Unmarshal(readFile(t, f), &sp); err != nil || sp.ResourceType != "SearchParameter" ||
+			sp.Expression == "" || strings.HasPrefix(sp.URL, "http://hl7.org/fhir/SearchParameter/example") {
+			continue
+		}
+		d, ok := reg.ByURL(sp.URL)
+		if !ok {
+			t.Errorf("registry lacks %s", sp.URL)
+			continue
+		}
+		if d.Expression != sp.Expression {
+			t.Errorf("%s: registry expression %q, package %q", d.URL, d.Expression, sp.Expression)
+		}
+		x, err := fhirpath.Compile(d.Expression)
+		if err != nil {
+			t.Errorf("%s: %v", d.URL, err)
+			continue
+		}
+		p := goldenParam{def: d, x: x}
+		for _, c := range d.Component {
+			cx, err := fhirpath.Compile(c.Expression)
+			if err != nil {
+				t.Errorf("%s component %s: %v", d.URL, c.Definition, err)
+				continue
+			}
+			p.comps = append(p.comps, cx)
+		}
+		nParams++
+		for _, b := range d.Base {
+			byBase[b] = append(byBase[b], p)
+		}
+	}
+	return byBase, nParams
+}
+
+// exampleResource decodes one example file and lists the parameters that apply to
+// it; res is nil for a file that is not a resource.
+func exampleResource(t *testing.T, f string, byBase map[string][]goldenParam) (name string, res map[string]any, applicable []goldenParam) {
+	t.Helper()
+	name = filepath.Base(f)
+	if name == "package.json" || strings.HasPrefix(name, ".") {
+		return name, nil, nil
+	}
+	res, ok := decodeUseNumber(t, readFile(t, f)).(map[string]any)
+	if !ok {
+		return name, nil, nil
+	}
+	rt, _ := res["resourceType"].(string)
+	if rt == "" {
+		return name, nil, nil
+	}
+	applicable = append(append([]goldenParam(nil), byBase[rt]...), byBase["Resource"]...)
+	if fhirschema.IsSubtype(rt, "DomainResource") {
+		applicable = append(applicable, byBase["DomainResource"]...)
+	}
+	return name, res, applicable
+}
+
+// compare compares what the engine selected (out, err) with what fhirpath.js
+// selected (values, or the error it raised); ok reports agreement.
+func compare(t *testing.T, out fhirpath.Collection, err error, refErr string, values []json.RawMessage) (disagreement, bool) {
+	t.Helper()
+	if err != nil {
+		return disagreement{engineError, err.Error()}, false
+	}
+	if refErr != "" {
+		return disagreement{referenceErr, refErr}, false
+	}
+	ours := make([]string, 0, len(out))
+	for _, it := range out {
+		if v, ok := itemJSON(it); ok {
+			ours = append(ours, canonicalJSON(t, v))
+		}
+	}
+	var theirs []string
+	for _, raw := range values {
+		theirs = append(theirs, canonicalJSON(t, decodeUseNumber(t, raw)))
+	}
+	switch {
+	case slices.Equal(ours, theirs):
+		return disagreement{}, true
+	case len(theirs) == 0:
+		return disagreement{onlyEngine, abbreviate(ours)}, false
+	case len(ours) == 0:
+		return disagreement{onlyReference, abbreviate(theirs)}, false
+	case multisetEqual(ours, theirs):
+		return disagreement{otherOrder, fmt.Sprintf("engine %s, fhirpath.js %s", abbreviate(ours), abbreviate(theirs))}, false
+	}
+	return disagreement{otherValues, fmt.Sprintf("engine %s, fhirpath.js %s", abbreviate(ours), abbreviate(theirs))}, false
 }
 
 type pairKey struct{ file, param string }

@@ -125,6 +125,50 @@ func TestExtractObservation(t *testing.T) {
 	}
 }
 
+// A composite is indexed per item only when every component has a value: an
+// Observation with a code and a valueQuantity has code-value-quantity rows (code and
+// value in the same group) but no code-value-date, -string or -concept rows.
+func TestExtractCompositeComplete(t *testing.T) {
+	x := newExtractor(t)
+	body := []byte(`{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},
+	 "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	              {"code":{"coding":[{"system":"http://loinc.org","code":"9999-9"}]}},
+	              {"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}],
+	 "valueQuantity":{"value":132,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}`)
+	idx, err := x.Index(context.Background(), "Observation", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string][]string{}
+	for _, e := range idx.Tokens {
+		params[e.Param] = append(params[e.Param], e.Code)
+	}
+	for _, e := range idx.Quantities {
+		params[e.Param] = append(params[e.Param], "q")
+	}
+	want := map[string][]string{
+		"code-value-quantity#0$0":           {"8480-6"},
+		"code-value-quantity#0$1":           {"q"},
+		"component-code-value-quantity#0$0": {"8462-4"},
+		"component-code-value-quantity#0$1": {"q"},
+		// the component without a value is skipped and the groups stay numbered densely
+		"component-code-value-quantity#1$0": {"8480-6"},
+		"component-code-value-quantity#1$1": {"q"},
+	}
+	for p, codes := range want {
+		if !slices.Equal(params[p], codes) {
+			t.Errorf("%s = %v, want %v", p, params[p], codes)
+		}
+	}
+	for p := range params {
+		for _, absent := range []string{"code-value-date#", "code-value-string#", "code-value-concept#", "component-code-value-quantity#2$"} {
+			if len(p) >= len(absent) && p[:len(absent)] == absent {
+				t.Errorf("unexpected rows for %s: %v", p, params[p])
+			}
+		}
+	}
+}
+
 // Every official example is indexed without error, and most produce rows.
 func TestExtractExamples(t *testing.T) {
 	dir := fhirpkg.TestDir(t)

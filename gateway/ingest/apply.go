@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,10 +94,19 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 			return fmt.Errorf("find applied message: %w", err)
 		}
 
+		mg, err := p.applyMerges(ctx, tx, j)
+		if err != nil {
+			return err
+		}
 		plan, err := p.prepare(ctx, tx, j)
 		if err != nil {
 			return err
 		}
+		if err := p.translateCodes(ctx, tx, j, &plan.bundle); err != nil {
+			return err
+		}
+		// After translateCodes, which sets the warnings afresh on every attempt.
+		j.result.Warnings = append(j.result.Warnings, mg.warnings...)
 		var resources []string
 		if len(plan.bundle.Entry) > 0 {
 			body, err := json.Marshal(plan.bundle)
@@ -120,8 +130,8 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 				}
 			}
 		}
-		rec.Status, rec.Resources = store.MessageApplied, resources
-		rec.Reason = strings.Join(append(plan.notes, warningNote(j)...), "; ")
+		rec.Status, rec.Resources = store.MessageApplied, append(mg.resources, resources...)
+		rec.Reason = strings.Join(slices.Concat(mg.notes, plan.notes, warningNote(j)), "; ")
 		a.msg, err = tx.PutMessage(ctx, rec)
 		return err
 	})

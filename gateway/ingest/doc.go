@@ -62,19 +62,65 @@
 // Ids come from business identifiers (v2fhir), so a resend or replay updates. Before
 // applying, the mapped Patient is matched: the Patient with its own id (when it exists)
 // plus every Patient found by an identifier of a trusted system (Config.TrustedSystems,
-// by default the citizen ID card systems) and, for v2fhir's conditional-patient mode,
-// by the conditional identifier. One distinct match: the message is written to that
-// Patient and every reference to the mapped id is rewritten. Two or more: AE "message
-// matches N patients", stored error; nothing is picked silently.
+// by default the citizen ID card systems), by an identifier of one of the sending
+// sender's own systems (v2fhir.Config.SenderSystems: its identifiers without an
+// assigning authority and those of the authority named after it: namespaced by the
+// sender, so the Patient carrying one is the one the sender means) and, for v2fhir's
+// conditional-patient mode, by the conditional identifier. One distinct match: the
+// message is written to that Patient and every reference to the mapped id is
+// rewritten. Two or more: AE "message matches N patients", stored error; nothing is
+// picked silently.
 //
 // A mapped Patient is merged into the Patient it lands on as HL7 v2 treats absent
 // fields: elements the message carries replace the stored ones, elements it does not
 // carry are kept, and identifiers are the union (stored ones first). So a kiosk message
 // with only an ID card and a name neither wipes the hospital's address nor adds a
 // second Patient, and the hospital's next update does not drop the kiosk's identifiers.
-// Known limit: a sender-local identifier merged into another sender's Patient is found
-// again only through trusted identifiers; a later message carrying nothing but that
-// local identifier writes to the Patient with its own mapped id.
+// The kiosk's own identifier merged into the hospital's Patient is found again by the
+// sender-system lookup: a later kiosk message carrying nothing but that identifier
+// lands on the same Patient instead of writing one under its own mapped id.
+//
+// # Merge
+//
+// A merge message (ADT^A40, and A34, A36, A39 of older versions; v2fhir.Result.Merges)
+// names per PID/MRG pair a surviving patient (PID) and a prior one (MRG-1, MRG-2,
+// MRG-4). Before the rest of its Bundle, in the message's transaction, each pair is
+// applied as FHIR Patient.link describes a merge:
+//
+//   - The prior Patient is the one with the id v2fhir derives from the MRG
+//     identifiers, else the one Patient carrying one of them. None (the duplicate
+//     registration never reached the gateway): it is created from the MRG
+//     identifiers and merged like any other, so that a late message for it lands on
+//     the survivor; the ACK is AA with an ERR warning PRIOR_UNKNOWN. Several: AE
+//     "matches N patients" (205), stored error, for Replay after a fix.
+//   - The survivor is found as any message's Patient (its own id, trusted
+//     identifiers), leaving out the prior Patient, which may share an ID card: a
+//     duplicate registration is what merges are for. It takes the PID as an ADT would
+//     (unless it already reflects a newer event), the prior Patient's identifiers
+//     (union) and link {other: prior, type: replaces}; it is created when it does not
+//     exist.
+//   - The prior Patient is kept, with active false and link {other: survivor, type:
+//     replaced-by}; its identifiers stay, so it remains findable.
+//   - Every resource found through the reference index to refer to the prior Patient
+//     (every reference parameter that can target a Patient, the Patient compartment's
+//     included) is read under lock and its references "Patient/<prior>" rewritten to
+//     the survivor in the stored JSON (fhirjson.RewriteReferences: nothing else
+//     changes, primitive extensions and number literals included), as a new version.
+//
+// Patient matching follows replaced-by links, so a later message with the old MRN
+// lands on the survivor. A prior Patient already replaced by another survivor is AE;
+// one already replaced by this survivor merges again without new versions (unless
+// the PID brings new demographics), so a second A40 or a replay is harmless. Known limits:
+// references by absolute URL or to a version (Patient/x/_history/n) are not moved, nor
+// are references in elements no search parameter indexes, unless the resource is found
+// through another.
+//
+// # Local codes
+//
+// Config.ConceptMaps names, per sender, stored ConceptMaps that translate the sender's
+// local codes: inside the apply transaction every Coding whose system is a source of
+// one of them gets its standard targets added beside it, and a code without one is
+// reported as a CODE_UNMAPPED warning (translate.go).
 //
 // # Replay
 //

@@ -57,7 +57,7 @@ func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, erro
 	if err := json.Unmarshal(j.result.Bundle, &pl.bundle); err != nil {
 		return plan{}, fmt.Errorf("read mapped bundle: %w", err)
 	}
-	if err := p.matchPatient(ctx, tx, &pl.bundle); err != nil {
+	if err := p.matchPatient(ctx, tx, &pl.bundle, p.cfg.Mapping.SenderSystems(j.msg)); err != nil {
 		return plan{}, err
 	}
 	if err := p.dropStale(ctx, tx, j, &pl); err != nil {
@@ -67,8 +67,9 @@ func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, erro
 }
 
 // matchPatient finds the stored Patient the message's Patient is, rewrites the Bundle
-// to write to it, and merges the message's Patient into it.
-func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle) error {
+// to write to it, and merges the message's Patient into it. own are the identifier
+// systems of the message's sender (v2fhir.Config.SenderSystems).
+func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle, own []string) error {
 	pi := slices.IndexFunc(b.Entry, func(e txEntry) bool { t, _ := e.target(); return t == "Patient" })
 	if pi < 0 {
 		return nil
@@ -89,7 +90,11 @@ func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle) e
 	}
 	keys := map[string]bool{}
 	for _, id := range mapped.Identifier {
-		if p.trusted[id.System] && id.Value != "" {
+		// A trusted identifier names one person whoever sends it. One of the sender's
+		// own systems was assigned by this sender, so the Patient carrying it is the
+		// one the sender means, even when another sender's message created it and the
+		// identifier was added when this sender's earlier message landed on it.
+		if id.Value != "" && (p.trusted[id.System] || slices.Contains(own, id.System)) {
 			keys[id.System+"|"+id.Value] = true
 		}
 	}
@@ -125,7 +130,8 @@ func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle) e
 	}
 	curFound := err == nil
 	for _, k := range sorted {
-		// Two senders registering one ID card at once must not both create a Patient.
+		// Two senders registering one ID card (or one sender one MRN) at once must not
+		// both create a Patient.
 		if err := tx.Lock(ctx, "ingest:identifier:"+k); err != nil {
 			return fmt.Errorf("lock identifier: %w", err)
 		}
@@ -139,6 +145,10 @@ func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle) e
 		for _, r := range page.Resources {
 			found(r.ID)
 		}
+	}
+	// A merged Patient stands for its survivor (merge.go).
+	if order, err = p.survivors(ctx, tx, order); err != nil {
+		return err
 	}
 	if len(order) > 1 {
 		r := fmt.Sprintf("message matches %d patients", len(order))
@@ -202,7 +212,7 @@ func mergePatient(existing, incoming []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read mapped Patient: %w", err)
 	}
-	out := old.Delete("meta")
+	out := old.Delete("meta") // a copy: old is read below
 	for _, m := range inc {
 		switch m.Key {
 		case "resourceType", "id", "meta":

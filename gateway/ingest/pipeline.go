@@ -13,6 +13,7 @@ import (
 	"github.com/shch/fhirgw/adapters/hl7v2"
 	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/gateway/terminology"
 	"github.com/shch/fhirgw/mappers/v2fhir"
 )
 
@@ -30,8 +31,12 @@ type Config struct {
 	// ChannelCharsets is the charset override per channel, used by Replay (which has
 	// no Inbound) and by Process when Inbound.Charset is empty.
 	ChannelCharsets map[string]string
-	Now             func() time.Time
-	Log             *slog.Logger
+	// ConceptMaps names, per sender (MSH-4.1, else MSH-3.1, as in Mapping.Senders),
+	// the ConceptMaps (canonical url, or url|version) that translate its local codes
+	// (translate.go).
+	ConceptMaps map[string][]string
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // Inbound is one message as a transport received it.
@@ -73,6 +78,7 @@ type Pipeline struct {
 	versions map[string]bool
 	procIDs  map[string]bool
 	trusted  map[string]bool
+	terms    *terminology.Loader
 }
 
 // New returns a pipeline writing to st through svc.
@@ -103,7 +109,8 @@ func New(st store.Store, svc *interaction.Service, cfg Config) *Pipeline {
 		return m
 	}
 	return &Pipeline{st: st, svc: svc, cfg: cfg,
-		versions: set(cfg.AcceptVersions), procIDs: set(cfg.AcceptProcessingIDs), trusted: set(cfg.TrustedSystems)}
+		versions: set(cfg.AcceptVersions), procIDs: set(cfg.AcceptProcessingIDs), trusted: set(cfg.TrustedSystems),
+		terms: terminology.NewLoader()}
 }
 
 // Process stores, applies and acknowledges one message. It never returns without an
@@ -146,6 +153,10 @@ type job struct {
 	hdr    *hl7v2.Message // msg, or its MSH alone when only that parses
 	rec    store.Message
 	result *v2fhir.Result
+	// mapWarnings are the mapper's warnings, kept apart from those translateCodes
+	// adds on each apply attempt.
+	mapWarnings   []v2fhir.Warning
+	warningsSaved bool
 }
 
 func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Outcome {

@@ -125,6 +125,9 @@ func (s *Service) capabilities() *Response {
 		if typ == "Patient" {
 			cr.Operation = []capOperation{{Name: "everything", Definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything"}}
 		}
+		if typ == "ConceptMap" {
+			cr.Operation = []capOperation{{Name: "translate", Definition: "http://hl7.org/fhir/OperationDefinition/ConceptMap-translate"}}
+		}
 		r.Resource = append(r.Resource, cr)
 	}
 	cs.Rest = []rest{r}

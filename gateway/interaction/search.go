@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/shch/fhirgw/gateway/fhirdate"
 	"github.com/shch/fhirgw/gateway/index"
@@ -40,13 +39,6 @@ type searchInfo struct {
 type includeSpec struct {
 	srcType, param, targetType string
 	iterate                    bool
-}
-
-// cursor is a position in the default order (lastUpdated descending, id, type): links
-// built from it stay correct while resources are created and updated, unlike offsets.
-type cursor struct {
-	backward bool
-	at       store.Cursor
 }
 
 // problem is a parameter the server does not support: ignored with a warning, or a
@@ -107,6 +99,7 @@ func (s *Service) parseSearch(typ string, q url.Values, strict bool) (store.Quer
 				sq.Total = false
 			case "accurate", "estimate":
 				sq.Total = true
+				sq.Estimate = v == "estimate"
 			default:
 				return sq, nil, outcome.BadRequest("_total must be none, estimate or accurate, got %q", v)
 			}
@@ -201,8 +194,8 @@ func (s *Service) parseSearch(typ string, q url.Values, strict bool) (store.Quer
 		}
 	}
 	if info.cursor != nil {
-		if len(sq.Sort) > 0 {
-			return sq, nil, outcome.BadRequest("_page cannot be combined with _sort")
+		if err := info.cursor.bind(sq.Sort); err != nil {
+			return sq, nil, err
 		}
 		at := info.cursor.at
 		if info.cursor.backward {
@@ -665,31 +658,6 @@ func splitPrefix(v string) (string, string) {
 	return "eq", v
 }
 
-func parseCursor(v string) (*cursor, error) {
-	bad := outcome.BadRequest("_page %q is not a page link this server made", v)
-	parts := strings.SplitN(v, ".", 4)
-	if len(parts) != 4 || (parts[0] != "n" && parts[0] != "p") {
-		return nil, bad
-	}
-	us, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return nil, bad
-	}
-	return &cursor{backward: parts[0] == "p", at: store.Cursor{LastUpdated: time.UnixMicro(us).UTC(), Type: parts[2], ID: parts[3]}}, nil
-}
-
-func (c cursor) String() string {
-	dir := "n"
-	if c.backward {
-		dir = "p"
-	}
-	return dir + "." + strconv.FormatInt(c.at.LastUpdated.UnixMicro(), 10) + "." + c.at.Type + "." + c.at.ID
-}
-
-func cursorOf(r store.Resource, backward bool) cursor {
-	return cursor{backward: backward, at: store.Cursor{LastUpdated: r.LastUpdated, Type: r.Type, ID: r.ID}}
-}
-
 // search answers a type search (typ set), a system search (typ empty) and, with extra
 // clauses, compartment searches.
 func (s *Service) search(ctx context.Context, r store.Reader, req *Request, typ string) (*Response, error) {
@@ -757,16 +725,26 @@ func (s *Service) runSearch(ctx context.Context, r store.Reader, sq store.Query,
 	}
 	b.Link = append(b.Link, bundleLink{"self", link(self)})
 	if sq.Count > 0 {
-		keyset := len(sq.Sort) == 0
+		// Links continue from the page's first or last position (cursor.go), also after
+		// a page a client asked for by _offset. Positions come from the store; without
+		// them only the default order can be derived from the resources themselves.
+		pos := page.Positions
+		if len(pos) != len(res) && len(sq.Sort) == 0 {
+			pos = make([]store.Cursor, len(res))
+			for i, r := range res {
+				pos[i] = store.Cursor{LastUpdated: r.LastUpdated, ID: r.ID, Type: r.Type}
+			}
+		}
+		keyset := len(pos) == len(res)
 		hasNext := page.More && !backward || backward && len(res) > 0
 		hasPrev := backward && page.More || !backward && (sq.Offset > 0 || info.cursor != nil) && len(res) > 0
 		switch {
 		case keyset:
 			if hasNext && len(res) > 0 {
-				b.Link = append(b.Link, bundleLink{"next", link(url.Values{"_page": {cursorOf(res[len(res)-1], false).String()}})})
+				b.Link = append(b.Link, bundleLink{"next", link(url.Values{"_page": {cursorAt(pos[len(pos)-1], sq.Sort, false).String()}})})
 			}
 			if hasPrev {
-				b.Link = append(b.Link, bundleLink{"previous", link(url.Values{"_page": {cursorOf(res[0], true).String()}})})
+				b.Link = append(b.Link, bundleLink{"previous", link(url.Values{"_page": {cursorAt(pos[0], sq.Sort, true).String()}})})
 			}
 		default:
 			if page.More {

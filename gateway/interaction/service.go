@@ -118,7 +118,7 @@ func (s *Service) Handle(ctx context.Context, req *Request) *Response {
 		return resp
 	}
 	var resp *Response
-	if isWrite(req.Method) {
+	if isWrite(req.Method) && !readOnlyOperation(rt) {
 		err := s.store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 			resp = s.exec(ctx, tx, tx, req, rt)
 			if resp.Outcome {
@@ -189,6 +189,11 @@ func (s *Service) dispatch(ctx context.Context, r store.Reader, tx store.Tx, req
 			return nil, notAllowed(m, req.Path)
 		}
 		return s.everything(ctx, r, req, rt.id)
+	case readOnlyOperation(rt):
+		if m != http.MethodGet && m != http.MethodPost {
+			return nil, notAllowed(m, req.Path)
+		}
+		return s.translate(ctx, r, req, rt.id)
 	case rt.operation != "":
 		return nil, outcome.New(http.StatusNotImplemented, "not-supported", "operation $%s is not supported", rt.operation)
 	case rt.compType != "":

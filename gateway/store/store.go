@@ -73,7 +73,9 @@ type Tx interface {
 	// Put writes r as the newest version of its resource, replaces the resource's index
 	// rows with idx (nil or empty for a delete) and records the version in history.
 	// r.Version must be one more than the current version (1 for a resource that never
-	// existed); otherwise Put returns ErrConflict. Put sets nothing in r.Body.
+	// existed); otherwise Put returns ErrConflict. Put sets nothing in r.Body. A store
+	// may send writes together: then Put's error (ErrConflict included) comes from the
+	// next call on the transaction or from Update, and the transaction fails either way.
 	Put(ctx context.Context, r Resource, idx *Index) error
 	// Peek reads the current version like Read but without locking it: what is
 	// committed (and what this transaction wrote). For checks that need no lock, such
@@ -227,10 +229,10 @@ type Query struct {
 	// Sort orders the matches; empty: newest first (lastUpdated descending, then id).
 	// Resources without a value for a sort key come after those with one.
 	Sort []SortKey
-	// After and Before page by keyset in the default order (Sort must be empty): only
-	// matches after (or, in reverse, before) the cursor. With Before the page holds the
-	// matches just before the cursor, still in the default order, and More reports
-	// whether more precede them.
+	// After and Before page by keyset in the query's order: only matches after (or, in
+	// reverse, before) the cursor. With Before the page holds the matches just before
+	// the cursor, still in the query's order, and More reports whether more precede
+	// them. With Sort, the cursor's Sort holds one value per sort key.
 	After  *Cursor
 	Before *Cursor
 	// Count is the page size; zero asks only for the total.
@@ -238,14 +240,23 @@ type Query struct {
 	Offset int
 	// Total asks the store to count every match, not just the page.
 	Total bool
+	// Estimate (with Total) lets the store answer Total with an estimate when counting
+	// every match would be costly; small totals stay exact.
+	Estimate bool
 }
 
-// Cursor is a position in the default search order (LastUpdated descending, then ID,
-// then Type).
+// Cursor is a position in a search order: the sort key values (with Sort), then the
+// default order (LastUpdated descending, then ID, then Type), which breaks ties.
 type Cursor struct {
 	LastUpdated time.Time
 	ID          string
 	Type        string
+	// Sort holds the resource's value of each Query.Sort key, in order: a string for
+	// string, token, reference and uri keys and for _id; int64 microseconds since the
+	// epoch for date keys (the low end of the range ascending, the high end
+	// descending) and for _lastUpdated; float64 for number and quantity keys. nil
+	// marks a resource without a value. Empty for the default order.
+	Sort []any
 }
 
 // SortKey orders search results by a search parameter's indexed values ("_id" and
@@ -398,6 +409,10 @@ type Page struct {
 	Total int
 	// More reports whether matches follow this page.
 	More bool
+	// Positions holds the position of each resource in the query's order, parallel to
+	// Resources, so that next and previous links can continue from the first or last
+	// one. Stores built on sqlsearch fill it; it may be empty otherwise.
+	Positions []Cursor
 }
 
 // Statuses of a received message.

@@ -42,6 +42,9 @@ type Result struct {
 	// a conditional update for the Patient with Config.ConditionalPatient.
 	Bundle   json.RawMessage
 	Warnings []Warning
+	// Merges are the patient merges of a merge message (ADT^A40 and the like);
+	// their Patients are in Resources but not in Bundle (see Merge).
+	Merges []Merge
 }
 
 // Find returns the resources of the given type, in mapping order.
@@ -68,6 +71,7 @@ type mapper struct {
 	patientRef string
 	patientKey *fhirr4.Identifier // for the conditional update
 	encounter  *fhirr4.Reference
+	merges     []pendingMerge
 }
 
 // Map maps msg to FHIR R4. Unsupported message types give ErrUnsupported;
@@ -87,6 +91,8 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 	switch {
 	case code == "ADT" && adtTriggers[trigger]:
 		err = m.mapADT(trigger)
+	case code == "ADT" && mergeTriggers[trigger]:
+		err = m.mapMerge()
 	case typ == "ORU^R01":
 		err = m.mapORU()
 	case typ == "ORM^O01" || typ == "OML^O21":
@@ -105,6 +111,9 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 	}
 	m.errSegments()
 	out := &Result{MessageType: typ, ControlID: msg.ControlID(), Warnings: m.warnings}
+	if out.Merges, err = m.mergeResults(); err != nil {
+		return nil, fmt.Errorf("v2fhir: %w", err)
+	}
 	for _, r := range m.res {
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -195,6 +204,9 @@ func ref(resourceType, id string) *fhirr4.Reference {
 func (m *mapper) bundle() *fhirr4.Bundle {
 	b := &fhirr4.Bundle{Type: "Bundle", BundleType: "transaction", ID: makeID("Bundle", m.sender, m.msg.ControlID())}
 	for _, r := range m.res {
+		if _, ok := r.(*fhirr4.Patient); ok && len(m.merges) > 0 {
+			continue // a merge needs the stored records: see Merge
+		}
 		e := fhirr4.BundleEntry{
 			FullURL:  "urn:uuid:" + r.ResourceID(),
 			Resource: r,

@@ -96,6 +96,13 @@ func (m *mapper) mapPatient() error {
 	if !ok {
 		return errors.New("no PID segment")
 	}
+	_, err := m.patientFrom(pid)
+	return err
+}
+
+// patientFrom maps one PID segment (a merge message has one per pair) and makes
+// it the message's current Patient.
+func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 	p := &fhirr4.Patient{Base: fhirr4.Base{Type: "Patient"}}
 	var primary, card *fhirr4.Identifier
 	add := func(id *fhirr4.Identifier) {
@@ -161,7 +168,7 @@ func (m *mapper) mapPatient() error {
 		key = &p.Identifier[0]
 	}
 	if key == nil {
-		return errors.New("PID has no patient identifier (PID-2, PID-3, PID-4, PID-19)")
+		return nil, errors.New("PID has no patient identifier (PID-2, PID-3, PID-4, PID-19)")
 	}
 	p.ID = makeID("Patient", key.System, key.Value)
 	m.patientID, m.patientKey = p.ID, key
@@ -254,7 +261,7 @@ func (m *mapper) mapPatient() error {
 	}
 	m.res = append([]fhirr4.Resource{p}, m.res...) // the Patient first in the Bundle
 	m.seen["Patient/"+p.ID] = true
-	return nil
+	return p, nil
 }
 
 // checkIDCard validates a card number and warns about a bad one; the

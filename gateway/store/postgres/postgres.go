@@ -266,22 +266,33 @@ func (s *Store) Update(ctx context.Context, fn func(ctx context.Context, tx stor
 }
 
 func (s *Store) update(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
-	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin postgres transaction: %w", err)
 	}
+	defer conn.Release()
+	t := &tx{s: s, conn: conn, known: make(map[resourceKey]current)}
+	t.tx = flushing{t}
 	// Also covers a panic in fn; a no-op after Commit.
-	defer pgTx.Rollback(context.WithoutCancel(ctx))
-	t := &tx{s: s, tx: pgTx, known: make(map[resourceKey]current)}
+	defer t.rollback(context.WithoutCancel(ctx))
 	err = fn(ctx, t)
-	if err == nil && t.err != nil {
-		// fn went on after a failed Put; the transaction must not commit half of it.
-		err = t.err
+	if err == nil && t.pg == nil && len(t.pending) == 1 {
+		// fn only wrote one resource (a create, say): its one statement is atomic on
+		// its own and commits without BEGIN and COMMIT, one round trip instead of three.
+		return t.flushAutocommit(ctx)
+	}
+	if err == nil {
+		// Sends the queued Puts; also returns the error of a failed write fn went on
+		// after, so that the transaction never commits half of it.
+		err = t.flush(ctx)
 	}
 	if err != nil {
 		return err
 	}
-	if err := pgTx.Commit(ctx); err != nil {
+	if t.pg == nil {
+		return nil // fn did nothing on the database
+	}
+	if err := t.pg.Commit(ctx); err != nil {
 		return fmt.Errorf("commit postgres transaction: %w", err)
 	}
 	return nil

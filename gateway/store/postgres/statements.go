@@ -92,8 +92,8 @@ func search(ctx context.Context, db querier, q store.Query, now time.Time) (stor
 	}
 	page := store.Page{Total: -1}
 	if s.Count.SQL != "" {
-		var n int64
-		if err := db.QueryRow(ctx, s.Count.SQL, queryArgs(s.Count.Args)...).Scan(&n); err != nil {
+		n, err := count(ctx, db, s)
+		if err != nil {
 			return store.Page{}, fmt.Errorf("search %s: count: %w", q.Type, err)
 		}
 		page.Total = int(n)
@@ -111,20 +111,42 @@ func search(ctx context.Context, db querier, q store.Query, now time.Time) (stor
 	defer rows.Close()
 	page.Resources = make([]store.Resource, 0, min(s.Limit, 64))
 	for rows.Next() {
-		r, err := scanResource(rows)
+		r, pos, err := s.Scan(rows.Scan)
 		if err != nil {
 			return store.Page{}, fmt.Errorf("search %s: %w", q.Type, err)
 		}
 		page.Resources = append(page.Resources, r)
+		page.Positions = append(page.Positions, pos)
 	}
 	if err := rows.Err(); err != nil {
 		return store.Page{}, fmt.Errorf("search %s: %w", q.Type, err)
 	}
 	if len(page.Resources) > q.Count {
 		page.Resources = page.Resources[:q.Count]
+		page.Positions = page.Positions[:q.Count]
 		page.More = true
 	}
 	return page, nil
+}
+
+// count counts the matches, or estimates their number (sqlsearch.Estimate).
+func count(ctx context.Context, db querier, s sqlsearch.Search) (int64, error) {
+	var n int64
+	if s.Estimate == nil {
+		err := db.QueryRow(ctx, s.Count.SQL, queryArgs(s.Count.Args)...).Scan(&n)
+		return n, err
+	}
+	e := s.Estimate
+	if err := db.QueryRow(ctx, e.Bounded.SQL, queryArgs(e.Bounded.Args)...).Scan(&n); err != nil {
+		return 0, err
+	}
+	return e.Total(n, func() (int64, error) {
+		var plan []byte
+		if err := db.QueryRow(ctx, e.Plan.SQL, queryArgs(e.Plan.Args)...).Scan(&plan); err != nil {
+			return 0, fmt.Errorf("explain: %w", err)
+		}
+		return sqlsearch.PlanRows(plan)
+	})
 }
 
 // indexColumns lists each index table's value columns after (type, id, param), with the

@@ -232,17 +232,19 @@ func search(ctx context.Context, query queryFunc, q store.Query, now time.Time) 
 	defer rows.Close()
 	page.Resources = make([]store.Resource, 0, min(s.Limit, 64))
 	for rows.Next() {
-		r, err := scanResource(rows)
+		r, pos, err := s.Scan(rows.Scan)
 		if err != nil {
 			return store.Page{}, fmt.Errorf("search %s: %w", q.Type, err)
 		}
 		page.Resources = append(page.Resources, r)
+		page.Positions = append(page.Positions, pos)
 	}
 	if err := rows.Err(); err != nil {
 		return store.Page{}, fmt.Errorf("search %s: %w", q.Type, err)
 	}
 	if len(page.Resources) > q.Count {
 		page.Resources = page.Resources[:q.Count]
+		page.Positions = page.Positions[:q.Count]
 		page.More = true
 	}
 	return page, nil

@@ -109,6 +109,10 @@ type Search struct {
 	Limit int
 	// Count selects the number of matches; empty SQL when no total is needed.
 	Count Statement
+	// Estimate, when set (PostgreSQL, Query.Estimate), replaces Count: see Estimate.
+	Estimate *Estimate
+	// sort are the query's sort keys, which Scan reads after ResourceColumns.
+	sort []store.SortKey
 }
 
 // BuildSearch translates q. now anchors the "ap" (approximately) date prefix.
@@ -143,20 +147,25 @@ func BuildSearch(d Dialect, q store.Query, now time.Time) (Search, error) {
 		where.WriteString(sql)
 	}
 	w := where.String()
-	var s Search
+	s := Search{sort: q.Sort}
 	if q.Total || q.Count == 0 {
 		s.Count = Statement{SQL: "SELECT COUNT(*)" + w, Args: b.args}
+		if q.Total && q.Estimate && d == Postgres {
+			s.Estimate = b.estimate(w)
+		}
 	}
 	if q.Count > 0 {
 		s.Limit = q.Count + 1
-		if (q.After != nil || q.Before != nil) && len(q.Sort) > 0 {
-			return Search{}, fmt.Errorf("sqlsearch: keyset paging needs the default order")
-		}
-		order, err := b.order(q)
-		if err != nil {
-			return Search{}, err
+		if len(q.Sort) > 0 {
+			page, err := b.sortedPage(q, w)
+			if err != nil {
+				return Search{}, err
+			}
+			s.Page = page
+			return s, nil
 		}
 		system := q.Type == ""
+		order := defaultOrder(system, false)
 		var tail strings.Builder // FROM ... WHERE ... ORDER BY ... LIMIT ... OFFSET ...
 		tail.WriteString(w)
 		switch {
@@ -205,36 +214,6 @@ func (b *builder) keyset(c *store.Cursor, system, before bool) string {
 		tie = "(r.id " + gt + " " + id + " OR (r.id = " + id + " AND r.type " + gt + " " + b.arg(c.Type) + "))"
 	}
 	return "(r.last_updated " + lt + " " + lu + " OR (r.last_updated = " + lu + " AND " + tie + "))"
-}
-
-// order is the ORDER BY list: the requested keys, then the stable default order the
-// API promises (newest first, then id; the type too, since ids are unique per type).
-func (b *builder) order(q store.Query) (string, error) {
-	var keys []string
-	for _, k := range q.Sort {
-		dir := " ASC"
-		agg := "MIN"
-		if k.Desc {
-			dir, agg = " DESC", "MAX"
-		}
-		switch k.Param {
-		case "_id":
-			keys = append(keys, "r.id"+dir)
-			continue
-		case "_lastUpdated":
-			keys = append(keys, "r.last_updated"+dir)
-			continue
-		}
-		table, ok := IndexTable(k.Kind)
-		if !ok {
-			return "", fmt.Errorf("%w: sort on %s of kind %d", ErrUnsupported, k.Param, k.Kind)
-		}
-		col := sortColumn(k.Kind, k.Desc)
-		keys = append(keys, "(SELECT "+agg+"(x."+col+") FROM "+table+" x WHERE x.type = r.type AND x.id = r.id AND x.param = "+
-			b.arg(k.Param)+")"+dir+" NULLS LAST")
-	}
-	keys = append(keys, defaultOrder(q.Type == "", false))
-	return strings.Join(keys, ", "), nil
 }
 
 // defaultOrder is the stable order the API promises: newest first, then id (and type,

@@ -25,6 +25,14 @@
 //   - "hasExtension": fhirpath.js lacks this FHIR function; hasExtension(u) becomes
 //     extension(u).exists().
 // Any other failure is recorded as {"file", "param", "error"}.
+//
+// Composite parameters: a record of a composite parameter also has "components", one
+// entry per item of "values", in the same order: for each of the parameter's components
+// (SearchParameter.component, in order) what its expression selects with that item as
+// the context, {"values": [...], "types": [...]} (types as fhirpath.types() names them,
+// "FHIR.Quantity", "System.String"), or {"error": "..."}. %resource is the resource, as
+// FHIR defines it for search expressions (MolecularSequence's components use it);
+// fhirpath.js has no default for it.
 
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -104,6 +112,25 @@ function isDomainResource(type) {
   return false;
 }
 
+// evalComponents evaluates each component expression of a composite parameter on each
+// item its main expression selects in res; n is the number of values the main
+// expression gave, which the nodes must match.
+function evalComponents(c, res, n, what) {
+  const doc = structuredClone(res);
+  const nodes = c.main(doc);
+  if (nodes.length !== n) {
+    throw new Error(`${what}: ${nodes.length} nodes for ${n} values`);
+  }
+  return nodes.map((node) => c.components.map((comp) => {
+    try {
+      const out = comp(node, { resource: doc });
+      return { values: fhirpath.resolveInternalTypes([...out]), types: fhirpath.types(out) };
+    } catch (e) {
+      return { error: String(e.message || e) };
+    }
+  }));
+}
+
 function main() {
   const files = readdirSync(pkgDir)
     .filter((f) => f.endsWith('.json') && f !== 'package.json' && !f.startsWith('.'))
@@ -122,8 +149,19 @@ function main() {
   // base type -> parameters
   const byBase = new Map();
   const compiled = new Map();
+  // Composite parameters: the main expression again, returning fhirpath.js's nodes (which
+  // keep the type of each item, so that a component's choice element such as value[x]
+  // resolves), and each component's expression.
+  const composite = new Map();
+  const nodeOptions = { ...options, resolveInternalTypes: false };
   for (const p of params) {
     compiled.set(p, fhirpath.compile(p.expression, r4, options));
+    if (p.type === 'composite') {
+      composite.set(p, {
+        main: fhirpath.compile(p.expression, r4, nodeOptions),
+        components: (p.component || []).map((c) => fhirpath.compile(c.expression, r4, nodeOptions)),
+      });
+    }
     for (const b of p.base || []) {
       if (!byBase.has(b)) byBase.set(b, []);
       byBase.get(b).push(p);
@@ -133,6 +171,7 @@ function main() {
   const lines = [];
   let pairs = 0;
   let errors = 0;
+  let componentItems = 0;
   for (const { file, res } of resources) {
     const type = res.resourceType;
     const applicable = [...(byBase.get(type) || []), ...(byBase.get('Resource') || [])];
@@ -159,7 +198,12 @@ function main() {
         }
       }
       if (values.length === 0) continue;
-      lines.push(JSON.stringify(rewrite ? { file, param: p.url, rewrite, values } : { file, param: p.url, values }));
+      const rec = rewrite ? { file, param: p.url, rewrite, values } : { file, param: p.url, values };
+      if (composite.has(p)) {
+        rec.components = evalComponents(composite.get(p), res, values.length, `${p.url} on ${file}`);
+        componentItems += rec.components.length;
+      }
+      lines.push(JSON.stringify(rec));
     }
   }
   mkdirSync(dirname(outFile), { recursive: true });
@@ -169,7 +213,8 @@ function main() {
   gz[9] = 255;
   writeFileSync(outFile, gz);
   console.log(`${resources.length} resources, ${params.length} parameters, ${pairs} pairs, ` +
-    `${lines.length - errors} with values, ${errors} errors; wrote ${outFile} (${gz.length} bytes)`);
+    `${lines.length - errors} with values, ${errors} errors, ${componentItems} composite items; ` +
+    `wrote ${outFile} (${gz.length} bytes)`);
 }
 
 main();

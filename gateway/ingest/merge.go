@@ -1,0 +1,536 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shch/fhirgw/gateway/fhirjson"
+	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/outcome"
+	"github.com/shch/fhirgw/gateway/searchparam"
+	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/shch/fhirgw/mappers/v2fhir"
+)
+
+// codeUnknownKey is table 0357's "unknown key identifier": the prior patient of a
+// merge is not known.
+const codeUnknownKey = 204
+
+// maxReplacedBy bounds how many replaced-by links are followed, in case stored
+// Patients link in a circle.
+const maxReplacedBy = 16
+
+// merged is what the merges of one message did.
+type merged struct {
+	resources []string // versions written, as a transaction-response reports them
+	notes     []string // for the stored reason
+	warnings  []v2fhir.Warning
+}
+
+// applyMerges carries out the patient merges of a merge message (ADT^A40 and the
+// like) in tx, before the rest of its Bundle. Each PID/MRG pair is a transaction of
+// its own inside tx, so that a later pair sees what an earlier one did.
+func (p *Pipeline) applyMerges(ctx context.Context, tx store.Tx, j *job) (merged, error) {
+	var out merged
+	if j.result == nil || len(j.result.Merges) == 0 {
+		return out, nil
+	}
+	params := patientReferenceParams()
+	for _, mg := range j.result.Merges {
+		locs, note, err := p.mergeOne(ctx, tx, j, mg, params)
+		if err != nil {
+			return merged{}, err
+		}
+		if strings.HasPrefix(note, priorUnknownNote) {
+			out.warnings = append(out.warnings, v2fhir.Warning{Segment: "MRG", Field: fmt.Sprintf("MRG[%d]-1", mg.MRG),
+				Code: "PRIOR_UNKNOWN", Text: "prior patient was not known: created from MRG, inactive and replaced by the surviving patient"})
+		}
+		out.resources = append(out.resources, locs...)
+		out.notes = append(out.notes, note)
+	}
+	return out, nil
+}
+
+// mergeOne folds the prior patient of one pair into its survivor: the survivor
+// takes the PID's demographics (as any ADT would), the prior patient's identifiers
+// and a replaces link; the prior patient becomes inactive with a replaced-by link;
+// every resource referring to the prior patient is rewritten to refer to the
+// survivor.
+func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.Merge, params map[string][]string) ([]string, string, error) {
+	survivorIDs, err := identifierKeys(mg.Survivor.JSON)
+	if err != nil {
+		return nil, "", fmt.Errorf("read mapped Patient: %w", err)
+	}
+	// The survivor's identifiers that find it as matchPatient finds a Patient:
+	// trusted systems and the sender's own.
+	own := p.cfg.Mapping.SenderSystems(j.msg)
+	var trusted []string
+	for _, k := range survivorIDs {
+		if sys, _, _ := strings.Cut(k, "|"); p.trusted[sys] || slices.Contains(own, sys) {
+			trusted = append(trusted, k)
+		}
+	}
+	var priorKeys []string
+	for _, id := range mg.Merged {
+		priorKeys = append(priorKeys, id.System+"|"+id.Value)
+	}
+	direct, err := p.livePatient(ctx, tx, mg.Survivor.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	// The prior patient: the Patient with the id v2fhir derives from the MRG
+	// identifiers, else the one Patient (besides the survivor) holding one of them.
+	prior, err := p.livePatient(ctx, tx, mg.MergedID)
+	if err != nil {
+		return nil, "", err
+	}
+	// The identifier locks matchPatient takes (after reading the Patient by id, as
+	// here), in one order, so that a message registering one of these identifiers
+	// waits for the merge.
+	locks := slices.Concat(trusted, priorKeys)
+	sort.Strings(locks)
+	for _, k := range slices.Compact(locks) {
+		if err := tx.Lock(ctx, "ingest:identifier:"+k); err != nil {
+			return nil, "", fmt.Errorf("lock identifier: %w", err)
+		}
+	}
+	priorID := mg.MergedID
+	unknown := false
+	if prior == nil {
+		var cands []string
+		for _, k := range priorKeys {
+			ids, err := p.patientsWith(ctx, tx, k)
+			if err != nil {
+				return nil, "", err
+			}
+			for _, id := range ids {
+				if (direct == nil || id != direct.ID) && !slices.Contains(cands, id) {
+					cands = append(cands, id)
+				}
+			}
+		}
+		switch len(cands) {
+		case 0:
+			// A merge of a record this gateway never saw (the sender's duplicate
+			// registration did not reach us): apply it anyway, as PIX managers do,
+			// with the prior Patient created from the MRG identifiers, inactive and
+			// replaced-by the survivor, so that a late message for it (same derived
+			// id) lands on the survivor. AA with a warning.
+			unknown = true
+			stub, err := priorStub(mg)
+			if err != nil {
+				return nil, "", err
+			}
+			prior = &store.Resource{Type: "Patient", ID: priorID, Body: stub}
+		case 1:
+			priorID = cands[0]
+			if prior, err = p.livePatient(ctx, tx, priorID); err != nil {
+				return nil, "", err
+			}
+		default:
+			return nil, "", mergeFailure(mg.MRG, 1, codeDuplicateKey, "prior patient of MRG %d matches %d patients", mg.MRG, len(cands))
+		}
+	}
+
+	// The survivor: the Patient the PID names, as matchPatient finds it, except the
+	// prior patient, which may share an identifier (a duplicate registration
+	// with the same ID card is what merges are for).
+	var cands []string
+	if direct != nil {
+		cands = append(cands, direct.ID)
+	}
+	for _, k := range trusted {
+		ids, err := p.patientsWith(ctx, tx, k)
+		if err != nil {
+			return nil, "", err
+		}
+		cands = append(cands, ids...)
+	}
+	var found []string
+	for _, id := range cands {
+		if id == priorID {
+			continue
+		}
+		to, err := p.survivorOf(ctx, tx, id)
+		if err != nil {
+			return nil, "", err
+		}
+		if to == priorID {
+			return nil, "", mergeFailure(mg.MRG, 1, codeInternalError, "surviving patient of MRG %d was merged into its prior patient before", mg.MRG)
+		}
+		if !slices.Contains(found, to) {
+			found = append(found, to)
+		}
+	}
+	if len(found) > 1 {
+		r := fmt.Sprintf("surviving patient of MRG %d matches %d patients", mg.MRG, len(found))
+		return nil, "", &failure{ack: "AE", reason: r, err: errDetail{Segment: "PID", Sequence: mg.MRG, Field: 3,
+			Code: codeDuplicateKey, Severity: "E", Text: r}}
+	}
+	target := mg.Survivor.ID
+	if len(found) == 1 {
+		target = found[0]
+	}
+	if to := replacedBy(prior.Body); to != "" && to != target {
+		return nil, "", mergeFailure(mg.MRG, 1, codeInternalError, "prior patient of MRG %d was already merged into another patient", mg.MRG)
+	}
+
+	at := j.rec.EventTime
+	var notes []string
+	survivor, stale, err := p.survivorBody(ctx, tx, mg, target, at)
+	if err != nil {
+		return nil, "", err
+	}
+	if stale {
+		notes = append(notes, "stale: older than Patient/"+target+", demographics kept")
+	}
+	if survivor, err = addIdentifiers(survivor, prior.Body); err != nil {
+		return nil, "", err
+	}
+	if survivor, err = addLink(survivor, "Patient/"+priorID, "replaces"); err != nil {
+		return nil, "", err
+	}
+	old, err := fhirjson.ParseObject(prior.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("read prior Patient: %w", err)
+	}
+	retired, err := addLink(old.Set("active", json.RawMessage("false")), "Patient/"+target, "replaced-by")
+	if err != nil {
+		return nil, "", err
+	}
+	b := txBundle{ResourceType: "Bundle", Type: "transaction", Entry: []txEntry{
+		{Resource: survivor.Set("id", fhirjson.Quote(target)).Bytes(), Request: txRequest{Method: "PUT", URL: "Patient/" + target}},
+		{Resource: retired.Bytes(), Request: txRequest{Method: "PUT", URL: "Patient/" + priorID}},
+	}}
+	moved, err := p.moveReferences(ctx, tx, priorID, target, params)
+	if err != nil {
+		return nil, "", err
+	}
+	b.Entry = append(b.Entry, moved...)
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode merge bundle: %w", err)
+	}
+	resp, err := p.svc.ApplyTransaction(ctx, tx, body)
+	if err != nil {
+		var oe *outcome.Error
+		if errors.As(err, &oe) && !transient(oe) {
+			return nil, "", applyFailure(oe)
+		}
+		return nil, "", err
+	}
+	locs, err := locations(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, k := range []string{"Patient/" + target, "Patient/" + priorID} {
+		if k == "Patient/"+target && stale {
+			continue
+		}
+		if err := tx.SetEventTime(ctx, k, at); err != nil {
+			return nil, "", fmt.Errorf("set event time: %w", err)
+		}
+	}
+	notes = append([]string{fmt.Sprintf("merged Patient/%s into Patient/%s, %d resources moved", priorID, target, len(moved))}, notes...)
+	if unknown {
+		notes = append([]string{priorUnknownNote}, notes...)
+	}
+	return locs, strings.Join(notes, "; "), nil
+}
+
+// priorUnknownNote starts the stored note of a merge whose prior patient was not
+// stored before.
+const priorUnknownNote = "prior patient not known, created from MRG"
+
+// priorStub is the prior Patient of a merge that was not stored: its MRG identifiers.
+func priorStub(mg v2fhir.Merge) ([]byte, error) {
+	var ids []fhirr4.Identifier
+	for _, id := range mg.Merged {
+		if id.Value != "" {
+			ids = append(ids, id)
+		}
+	}
+	b, err := json.Marshal(struct {
+		ResourceType string              `json:"resourceType"`
+		ID           string              `json:"id"`
+		Identifier   []fhirr4.Identifier `json:"identifier,omitempty"`
+	}{"Patient", mg.MergedID, ids})
+	if err != nil {
+		return nil, fmt.Errorf("encode prior Patient: %w", err)
+	}
+	return b, nil
+}
+
+func mergeFailure(mrg, field, code int, format string, args ...any) *failure {
+	r := fmt.Sprintf(format, args...)
+	return &failure{ack: "AE", reason: r, err: errDetail{Segment: "MRG", Sequence: mrg, Field: field,
+		Code: code, Severity: "E", Text: r}}
+}
+
+// survivorBody is the survivor as the PID describes it, merged into the stored one
+// as matchPatient merges a message's Patient; when the stored one already reflects a
+// newer event it is kept as it is (stale). The mapper's link is left out: the pipeline
+// links the prior patient it actually found.
+func (p *Pipeline) survivorBody(ctx context.Context, tx store.Tx, mg v2fhir.Merge, target string, at time.Time) (fhirjson.Object, bool, error) {
+	in, err := fhirjson.ParseObject(mg.Survivor.JSON)
+	if err != nil {
+		return nil, false, fmt.Errorf("read mapped Patient: %w", err)
+	}
+	in = in.Delete("link")
+	incoming := in.Bytes()
+	cur, err := p.livePatient(ctx, tx, target)
+	if err != nil {
+		return nil, false, err
+	}
+	if cur == nil {
+		return in, false, nil
+	}
+	wm, err := tx.EventTime(ctx, "Patient/"+target)
+	if err != nil {
+		return nil, false, fmt.Errorf("event time: %w", err)
+	}
+	body := cur.Body
+	stale := !at.IsZero() && wm.After(at)
+	if !stale {
+		if body, err = mergePatient(cur.Body, incoming); err != nil {
+			return nil, false, err
+		}
+	}
+	obj, err := fhirjson.ParseObject(body)
+	if err != nil {
+		return nil, false, fmt.Errorf("read stored Patient: %w", err)
+	}
+	return obj, stale, nil
+}
+
+// moveReferences returns an update for every resource that refers to Patient/from,
+// rewritten to refer to Patient/to. Resources are found through the reference index
+// (every reference parameter that can point at a Patient, and the Patient
+// compartment's), then read again under lock and rewritten as stored, so that
+// nothing else in them changes. References not covered by a search parameter are
+// rewritten too when the resource is found, but do not make it found.
+func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to string, params map[string][]string) ([]txEntry, error) {
+	q := store.Query{Count: 200, Where: []store.Clause{{Compartment: &store.Compartment{Type: "Patient", ID: from, Params: params}}}}
+	var keys []string
+	for {
+		page, err := tx.Search(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("search resources referring to the prior Patient: %w", err)
+		}
+		for _, r := range page.Resources {
+			if r.Type == "Patient" && (r.ID == from || r.ID == to) {
+				continue
+			}
+			keys = append(keys, r.Type+"/"+r.ID)
+		}
+		if !page.More || len(page.Resources) == 0 {
+			break
+		}
+		last := page.Resources[len(page.Resources)-1]
+		q.After = &store.Cursor{LastUpdated: last.LastUpdated, ID: last.ID, Type: last.Type}
+	}
+	sort.Strings(keys) // one lock order
+	keys = slices.Compact(keys)
+	var out []txEntry
+	for _, k := range keys {
+		typ, id, _ := strings.Cut(k, "/")
+		cur, err := tx.Read(ctx, typ, id)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", typ, err)
+		}
+		if cur.Deleted {
+			continue
+		}
+		changed := false
+		body, err := fhirjson.RewriteReferences(cur.Body, func(ref string) (string, bool) {
+			if ref == "Patient/"+from {
+				changed = true
+				return "Patient/" + to, true
+			}
+			return "", false
+		})
+		if err != nil {
+			return nil, fmt.Errorf("rewrite references of %s: %w", typ, err)
+		}
+		if changed {
+			out = append(out, txEntry{Resource: body, Request: txRequest{Method: "PUT", URL: k}})
+		}
+	}
+	return out, nil
+}
+
+// patientReferenceParams lists, per resource type, the reference parameters that
+// can point at a Patient: those of the Patient compartment and every other one whose
+// targets include Patient (Task.for, Provenance.target, ...).
+func patientReferenceParams() map[string][]string {
+	reg := searchparam.Official()
+	params := searchparam.Compartment("Patient")
+	for _, t := range fhirschema.ResourceTypes() {
+		for _, d := range reg.ForType(t) {
+			if d.Type == "reference" && (len(d.Target) == 0 || slices.Contains(d.Target, "Patient")) &&
+				!slices.Contains(params[t], d.Code) {
+				params[t] = append(params[t], d.Code)
+			}
+		}
+	}
+	return params
+}
+
+// livePatient reads Patient/id, locking it; nil when it does not exist or is deleted.
+func (p *Pipeline) livePatient(ctx context.Context, tx store.Tx, id string) (*store.Resource, error) {
+	r, err := tx.Read(ctx, "Patient", id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read Patient: %w", err)
+	case r.Deleted:
+		return nil, nil
+	}
+	return &r, nil
+}
+
+// patientsWith returns the ids of the Patients holding identifier "system|value".
+func (p *Pipeline) patientsWith(ctx context.Context, tx store.Tx, key string) ([]string, error) {
+	sys, val, _ := strings.Cut(key, "|")
+	page, err := tx.Search(ctx, store.Query{Type: "Patient", Count: 10, Where: []store.Clause{{
+		Param: "identifier", Kind: store.KindToken, Tokens: []store.TokenMatch{{System: sys, Code: val}},
+	}}})
+	if err != nil {
+		return nil, fmt.Errorf("search Patient by identifier: %w", err)
+	}
+	ids := make([]string, 0, len(page.Resources))
+	for _, r := range page.Resources {
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
+// survivorOf follows replaced-by links from Patient/id to the Patient now in use.
+func (p *Pipeline) survivorOf(ctx context.Context, tx store.Tx, id string) (string, error) {
+	for range maxReplacedBy {
+		r, err := p.livePatient(ctx, tx, id)
+		if err != nil || r == nil {
+			return id, err
+		}
+		to := replacedBy(r.Body)
+		if to == "" {
+			return id, nil
+		}
+		id = to
+	}
+	return id, nil
+}
+
+// survivors maps matched Patient ids to the Patients now in use (following
+// replaced-by links left by merges), without repeats, in order. matchPatient uses it
+// so that a message naming a merged Patient lands on its survivor.
+func (p *Pipeline) survivors(ctx context.Context, tx store.Tx, ids []string) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		to, err := p.survivorOf(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, to) {
+			out = append(out, to)
+		}
+	}
+	return out, nil
+}
+
+type patientLink struct {
+	Other struct {
+		Reference string `json:"reference"`
+	} `json:"other"`
+	Type string `json:"type"`
+}
+
+// replacedBy returns the id of the Patient a stored Patient's replaced-by link
+// names, or "".
+func replacedBy(body []byte) string {
+	var p struct {
+		Link []patientLink `json:"link"`
+	}
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	for _, l := range p.Link {
+		if id, ok := strings.CutPrefix(l.Other.Reference, "Patient/"); ok && l.Type == "replaced-by" && id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// addLink appends link {other: ref, type: typ} unless the Patient has it; the
+// links it has are kept as written.
+func addLink(obj fhirjson.Object, ref, typ string) (fhirjson.Object, error) {
+	var links []json.RawMessage
+	if raw, ok := obj.Get("link"); ok {
+		if err := json.Unmarshal(raw, &links); err != nil {
+			return nil, fmt.Errorf("read Patient.link: %w", err)
+		}
+	}
+	for _, raw := range links {
+		var l patientLink
+		if json.Unmarshal(raw, &l) == nil && l.Type == typ && l.Other.Reference == ref {
+			return obj, nil
+		}
+	}
+	l := patientLink{Type: typ}
+	l.Other.Reference = ref
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("encode Patient.link: %w", err)
+	}
+	out, err := json.Marshal(append(links, b))
+	if err != nil {
+		return nil, fmt.Errorf("encode Patient.link: %w", err)
+	}
+	return obj.Set("link", out), nil
+}
+
+// addIdentifiers gives obj the identifiers of the Patient body it does not have yet.
+func addIdentifiers(obj fhirjson.Object, from []byte) (fhirjson.Object, error) {
+	src, err := fhirjson.ParseObject(from)
+	if err != nil {
+		return nil, fmt.Errorf("read prior Patient: %w", err)
+	}
+	raw, ok := src.Get("identifier")
+	if !ok {
+		return obj, nil
+	}
+	ids, err := unionIdentifiers(obj, raw)
+	if err != nil {
+		return nil, err
+	}
+	return obj.Set("identifier", ids), nil
+}
+
+// identifierKeys lists a Patient's identifiers as "system|value".
+func identifierKeys(body []byte) ([]string, error) {
+	var p struct {
+		Identifier []struct {
+			System string `json:"system"`
+			Value  string `json:"value"`
+		} `json:"identifier"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range p.Identifier {
+		if id.Value != "" {
+			out = append(out, id.System+"|"+id.Value)
+		}
+	}
+	return out, nil
+}
