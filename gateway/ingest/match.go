@@ -293,11 +293,16 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 	sort.Slice(ks, func(a, b int) bool { return ks[a].key < ks[b].key }) // one lock order
 	drop := map[int]bool{}
 	literal := map[string]string{} // fullUrl of a dropped entry -> Type/id
-	for _, k := range ks {
-		wm, err := tx.EventTime(ctx, k.key)
-		if err != nil {
-			return fmt.Errorf("event time: %w", err)
-		}
+	keys := make([]string, len(ks))
+	for i, k := range ks {
+		keys[i] = k.key
+	}
+	wms, err := tx.EventTimes(ctx, keys)
+	if err != nil {
+		return fmt.Errorf("event time: %w", err)
+	}
+	for i, k := range ks {
+		wm := wms[i]
 		if !at.IsZero() && wm.After(at) {
 			drop[k.i] = true
 			if f := pl.bundle.Entry[k.i].FullURL; f != "" {

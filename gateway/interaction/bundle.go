@@ -198,6 +198,17 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 		}
 		e.req.Body = body
 	}
+	// Updates by id ask the store for the current version first (updateAt's no-op
+	// check): one round trip for all of them instead of one each.
+	var peek []store.Ref
+	for _, e := range entries {
+		if e.req.Method == http.MethodPut && e.rt.typ != "" && e.rt.id != "" && e.req.IfMatch == "" && len(e.req.Query) == 0 {
+			peek = append(peek, store.Ref{Type: e.rt.typ, ID: e.rt.id})
+		}
+	}
+	if err := tx.Prefetch(ctx, peek); err != nil {
+		return nil, err
+	}
 	for order := 0; order <= 3; order++ {
 		for _, e := range entries {
 			if methodOrder[e.req.Method] != order {

@@ -210,8 +210,18 @@ func (s *Service) updateAt(ctx context.Context, tx store.Tx, req *Request, obj f
 	// such messages wait for each other. (Peek uses the transaction's own connection: a
 	// second pool connection per transaction could exhaust the pool.)
 	if req.IfMatch == "" {
-		if cur, err := tx.Peek(ctx, typ, id); err == nil && !cur.Deleted && sameContent(cur.Body, obj) {
+		cur, err := tx.Peek(ctx, typ, id)
+		switch {
+		case err == nil && !cur.Deleted && sameContent(cur.Body, obj):
 			return resourceResponse(http.StatusOK, cur), nil
+		case errors.Is(err, store.ErrNotFound):
+			// A new resource: nothing to lock, and a concurrent create of the same id
+			// makes this Put fail with ErrConflict (the store's unique key).
+			res, err := s.write(ctx, tx, obj, typ, id, 1, time.Time{}, http.MethodPut)
+			if err != nil {
+				return nil, err
+			}
+			return resourceResponse(http.StatusCreated, res), nil
 		}
 	}
 	cur, err := tx.Read(ctx, typ, id)

@@ -81,6 +81,10 @@ type Tx interface {
 	// committed (and what this transaction wrote). For checks that need no lock, such
 	// as whether an update changes anything.
 	Peek(ctx context.Context, typ, id string) (Resource, error)
+	// Prefetch tells the store which resources Peek will be asked for next, so that a
+	// store with round trips can read them all in one. What Peek answers stays the
+	// same; a store may ignore it.
+	Prefetch(ctx context.Context, refs []Ref) error
 	// Lock takes a lock on an arbitrary key until the transaction ends. Conditional
 	// create uses it so that two requests with the same condition cannot both create.
 	Lock(ctx context.Context, key string) error
@@ -106,6 +110,11 @@ type StateReader interface {
 type StateWriter interface {
 	// PutState stores value under key, replacing what was there.
 	PutState(ctx context.Context, key string, value []byte) error
+}
+
+// Ref names a resource.
+type Ref struct {
+	Type, ID string
 }
 
 // StateEntry is one state record.
@@ -501,6 +510,9 @@ type MessageWriter interface {
 	// what a resource already reflects is recorded without overwriting newer data, and
 	// concurrent messages for one resource check and advance its watermark in turn.
 	EventTime(ctx context.Context, resourceKey string) (time.Time, error)
+	// EventTimes is EventTime for several keys at once (one round trip where the store
+	// has round trips), locked in sorted order; the result follows keys.
+	EventTimes(ctx context.Context, resourceKeys []string) ([]time.Time, error)
 	// SetEventTime advances the watermark of resourceKey to t (microseconds); it never
 	// moves it back, and a zero t changes nothing.
 	SetEventTime(ctx context.Context, resourceKey string, t time.Time) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,6 +37,10 @@ RETURNING ` + messageColumns
 	// return what it committed, which a SELECT ... FOR UPDATE of a missing row cannot.
 	lockEventTime = `INSERT INTO event_times (key) VALUES ($1)
 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING event_time`
+	// One statement locks every key, in sorted order (the order of the rows
+	// inserted), so that two messages with overlapping keys cannot deadlock.
+	lockEventTimes = `INSERT INTO event_times (key) SELECT k FROM unnest($1::text[]) k ORDER BY k
+ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING key, event_time`
 	setEventTime = `INSERT INTO event_times (key, event_time) VALUES ($1, $2)
 ON CONFLICT (key) DO UPDATE SET event_time = GREATEST(event_times.event_time, excluded.event_time)`
 )
@@ -212,13 +217,47 @@ func (t *tx) EventTime(ctx context.Context, resourceKey string) (time.Time, erro
 	return sqlsearch.FromMicros(*us), nil
 }
 
-// SetEventTime implements store.Tx.
+// EventTimes implements store.Tx in one statement.
+func (t *tx) EventTimes(ctx context.Context, resourceKeys []string) ([]time.Time, error) {
+	keys := slices.Clone(resourceKeys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys) // one row may not be locked twice by one statement
+	rows, err := t.tx.Query(ctx, lockEventTimes, keys)
+	if err != nil {
+		return nil, t.fail(fmt.Errorf("event times: %w", err))
+	}
+	got := make(map[string]time.Time, len(keys))
+	for rows.Next() {
+		var k string
+		var us *int64
+		if err := rows.Scan(&k, &us); err != nil {
+			rows.Close()
+			return nil, t.fail(fmt.Errorf("event times: %w", err))
+		}
+		if us != nil {
+			got[k] = sqlsearch.FromMicros(*us)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.fail(fmt.Errorf("event times: %w", err))
+	}
+	out := make([]time.Time, len(resourceKeys))
+	for i, k := range resourceKeys {
+		out[i] = got[k]
+	}
+	return out, nil
+}
+
+// SetEventTime implements store.Tx. It answers nothing, so it is queued with the
+// Puts (see tx) and sent with them.
 func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time) error {
 	if at.IsZero() {
 		return nil
 	}
-	if _, err := t.tx.Exec(ctx, setEventTime, resourceKey, sqlsearch.Micros(at)); err != nil {
-		return t.fail(fmt.Errorf("set event time %s: %w", resourceKey, err))
+	if t.err != nil {
+		return t.err
 	}
+	t.queue.Queue(setEventTime, resourceKey, sqlsearch.Micros(at))
+	t.pending = append(t.pending, queued{what: "set event time " + resourceKey})
 	return nil
 }

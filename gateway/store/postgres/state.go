@@ -77,6 +77,40 @@ ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updat
 	return err
 }
 
+// Prefetch implements store.Tx: one statement reads the current versions of refs (no
+// lock, as Peek) for the Peeks that follow.
+func (t *tx) Prefetch(ctx context.Context, refs []store.Ref) error {
+	if len(refs) < 2 {
+		return nil
+	}
+	types, ids := make([]string, len(refs)), make([]string, len(refs))
+	for i, r := range refs {
+		types[i], ids[i] = r.Type, r.ID
+	}
+	rows, err := direct{t}.Query(ctx, selectCurrentMany, types, ids)
+	if err != nil {
+		return fmt.Errorf("prefetch: %w", err)
+	}
+	defer rows.Close()
+	if t.peeked == nil {
+		t.peeked = make(map[resourceKey]*store.Resource, len(refs))
+	}
+	for _, r := range refs {
+		t.peeked[resourceKey{r.Type, r.ID}] = nil // absent unless a row says otherwise
+	}
+	for rows.Next() {
+		r, err := scanResource(rows)
+		if err != nil {
+			return fmt.Errorf("prefetch: %w", err)
+		}
+		t.peeked[resourceKey{r.Type, r.ID}] = &r
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("prefetch: %w", err)
+	}
+	return nil
+}
+
 // Reindex implements store.Tx: lock the row, then one statement clears the old index
 // rows and writes the new ones if the version is still the one indexed.
 func (t *tx) Reindex(ctx context.Context, r store.Resource, idx *store.Index) (bool, error) {
@@ -140,7 +174,15 @@ func (t *tx) Reindex(ctx context.Context, r store.Resource, idx *store.Index) (b
 // Peek implements store.Tx: a plain read on the transaction's connection (at READ
 // COMMITTED it sees what is committed, and this transaction's own writes), no lock.
 func (t *tx) Peek(ctx context.Context, typ, id string) (store.Resource, error) {
-	r, err := scanResource(t.tx.QueryRow(ctx, selectCurrent, typ, id))
+	k := resourceKey{typ, id}
+	if r, ok := t.peeked[k]; ok && !t.queuedKeys[k] {
+		delete(t.peeked, k) // one answer per Prefetch: later Peeks read again
+		if r == nil {
+			return store.Resource{}, readErr("peek", typ, id, pgx.ErrNoRows)
+		}
+		return *r, nil
+	}
+	r, err := scanResource(t.by(typ, id).QueryRow(ctx, selectCurrent, typ, id))
 	if err != nil {
 		return store.Resource{}, readErr("peek", typ, id, err)
 	}

@@ -15,8 +15,9 @@ import (
 )
 
 const (
-	selectCurrent = "SELECT type, id, version, last_updated, deleted, method, body, seq FROM resources WHERE type = $1 AND id = $2"
-	selectVersion = "SELECT type, id, version, last_updated, deleted, method, body, seq FROM history WHERE type = $1 AND id = $2 AND version = $3"
+	selectCurrent     = "SELECT type, id, version, last_updated, deleted, method, body, seq FROM resources WHERE type = $1 AND id = $2"
+	selectCurrentMany = "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body, r.seq FROM resources r JOIN unnest($1::text[], $2::text[]) k(type, id) ON r.type = k.type AND r.id = k.id"
+	selectVersion     = "SELECT type, id, version, last_updated, deleted, method, body, seq FROM history WHERE type = $1 AND id = $2 AND version = $3"
 	// The transaction's read also returns idx_mask, which the following Put needs, and
 	// locks the row until the transaction ends.
 	selectForUpdate = "SELECT type, id, version, last_updated, deleted, method, body, seq, idx_mask FROM resources WHERE type = $1 AND id = $2 FOR UPDATE"

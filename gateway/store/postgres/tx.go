@@ -39,25 +39,67 @@ type current struct {
 // Update that only creates one resource sends that one statement and nothing else
 // (Store.update).
 type tx struct {
-	s       *Store
-	conn    *pgxpool.Conn
-	pg      pgx.Tx   // nil until begin
-	tx      flushing // every statement goes through here, after the queued Puts
-	known   map[resourceKey]current
-	queue   pgx.Batch
-	pending []queuedPut
-	err     error // the first failed write
+	s          *Store
+	conn       *pgxpool.Conn
+	pg         pgx.Tx   // nil until begin
+	tx         flushing // every statement goes through here, after the queued Puts
+	known      map[resourceKey]current
+	queue      pgx.Batch
+	pending    []queued
+	queuedKeys map[resourceKey]bool            // resources with a queued Put
+	peeked     map[resourceKey]*store.Resource // Prefetch's answers (nil: absent) for Peek
+	err        error                           // the first failed write
 }
 
-// queuedPut names a queued Put for its error message.
-type queuedPut struct {
+// queued is a queued statement: a Put (which answers its seq, or no row when it
+// wrote nothing) or a statement that answers nothing.
+type queued struct {
+	put     bool
 	typ, id string
 	version int64
+	what    string // for the error message of a statement that is not a Put
 }
 
 // flushing is the transaction's connection as the statements other than queued Puts
 // use it: each call first sends the queued Puts.
 type flushing struct{ t *tx }
+
+// by is the connection for a statement that reads only the row of typ/id: queued
+// statements need not go first unless one of them writes that row (what the
+// transaction wrote, it must read back).
+func (t *tx) by(typ, id string) querier {
+	if t.queuedKeys[resourceKey{typ, id}] {
+		return t.tx
+	}
+	return direct{t}
+}
+
+// direct runs a statement without sending the queued ones first.
+type direct struct{ t *tx }
+
+func (d direct) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := d.t.begin(ctx); err != nil {
+		return nil, err
+	}
+	return d.t.pg.Query(ctx, sql, args...)
+}
+
+func (d direct) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if d.t.err != nil {
+		return errRow{d.t.err}
+	}
+	if err := d.t.begin(ctx); err != nil {
+		return errRow{err}
+	}
+	return d.t.pg.QueryRow(ctx, sql, args...)
+}
+
+func (d direct) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := d.t.begin(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return d.t.pg.Exec(ctx, sql, args...)
+}
 
 // begin starts the database transaction if it has not started yet.
 func (t *tx) begin(ctx context.Context) error {
@@ -84,6 +126,12 @@ func (t *tx) flushAutocommit(ctx context.Context) error {
 	p := t.pending[0]
 	q := t.queue.QueuedQueries[0]
 	t.pending, t.queue = nil, pgx.Batch{}
+	if !p.put {
+		if _, err := t.conn.Exec(ctx, q.SQL, q.Arguments...); err != nil {
+			return putErr(p, err)
+		}
+		return nil
+	}
 	var seq int64
 	if err := t.conn.QueryRow(ctx, q.SQL, q.Arguments...).Scan(&seq); err != nil {
 		return putErr(p, err)
@@ -132,11 +180,17 @@ func (t *tx) flush(ctx context.Context) error {
 	}
 	pending, queue := t.pending, t.queue
 	t.pending, t.queue = nil, pgx.Batch{}
+	clear(t.queuedKeys)
 	br := t.pg.SendBatch(ctx, &queue) // reads queue until Close
 	var first error
 	for _, p := range pending {
-		var seq int64
-		err := br.QueryRow().Scan(&seq)
+		var err error
+		if p.put {
+			var seq int64
+			err = br.QueryRow().Scan(&seq)
+		} else {
+			_, err = br.Exec()
+		}
 		if err != nil && first == nil {
 			first = putErr(p, err)
 		}
@@ -150,8 +204,11 @@ func (t *tx) flush(ctx context.Context) error {
 	return first
 }
 
-// putErr explains why the statement of Put p failed.
-func putErr(p queuedPut, err error) error {
+// putErr explains why the queued statement p failed.
+func putErr(p queued, err error) error {
+	if !p.put {
+		return fmt.Errorf("%s: %w", p.what, err)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A concurrent transaction created the resource (or, without a prior Read,
 		// it already existed), or the version moved: the statement wrote nothing.
@@ -172,7 +229,7 @@ func (t *tx) Read(ctx context.Context, typ, id string) (store.Resource, error) {
 	var r store.Resource
 	var lu int64
 	var mask int32
-	err := t.tx.QueryRow(ctx, selectForUpdate, typ, id).Scan(
+	err := t.by(typ, id).QueryRow(ctx, selectForUpdate, typ, id).Scan(
 		&r.Type, &r.ID, &r.Version, &lu, &r.Deleted, &r.Method, &r.Body, &r.Seq, &mask)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Nothing to lock: a concurrent create is caught by Put's ON CONFLICT instead.
@@ -266,8 +323,13 @@ func (t *tx) put(ctx context.Context, r store.Resource, idx *store.Index) error 
 		args = append(args, cur.version)
 	}
 	args = appendIndexArgs(args, idx)
+	delete(t.peeked, k)
 	t.queue.Queue(t.s.putSQL(shape), args...)
-	t.pending = append(t.pending, queuedPut{r.Type, r.ID, r.Version})
+	t.pending = append(t.pending, queued{put: true, typ: r.Type, id: r.ID, version: r.Version})
+	if t.queuedKeys == nil {
+		t.queuedKeys = make(map[resourceKey]bool)
+	}
+	t.queuedKeys[k] = true
 	// Assumed to succeed: if it does not, the transaction fails as a whole.
 	t.known[k] = current{exists: true, version: r.Version, mask: newMask}
 	return nil

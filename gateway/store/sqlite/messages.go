@@ -227,6 +227,19 @@ func (t *tx) EventTime(ctx context.Context, resourceKey string) (time.Time, erro
 	return sqlsearch.FromMicros(us.Int64), nil
 }
 
+// EventTimes implements store.Tx.
+func (t *tx) EventTimes(ctx context.Context, resourceKeys []string) ([]time.Time, error) {
+	out := make([]time.Time, len(resourceKeys))
+	for i, k := range resourceKeys {
+		at, err := t.EventTime(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = at
+	}
+	return out, nil
+}
+
 // SetEventTime implements store.Tx.
 func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time) error {
 	if at.IsZero() {

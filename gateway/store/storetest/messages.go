@@ -718,3 +718,79 @@ func testEventTimeSerialised(t *testing.T, s store.Store) {
 		t.Errorf("second transaction saw %v, want %v set by the first", second, t2)
 	}
 }
+
+// testEventTimes checks EventTimes: the watermarks in the order asked (duplicates and
+// unknown keys included), and the keys held until the transaction ends, as EventTime.
+func testEventTimes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ta, tb := base.Add(time.Minute), base.Add(2*time.Minute)
+	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.SetEventTime(ctx, "Patient/ets-a", ta); err != nil {
+			return err
+		}
+		return tx.SetEventTime(ctx, "Patient/ets-b", tb)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []time.Time
+	err = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		got, err = tx.EventTimes(ctx, []string{"Patient/ets-b", "Patient/ets-a", "Patient/ets-c", "Patient/ets-a"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Time{tb, ta, {}, ta}
+	if len(got) != len(want) {
+		t.Fatalf("EventTimes = %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Errorf("EventTimes[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+
+	// Held: a second transaction asking for one of the keys sees what the first set.
+	const key = "Patient/ets-serial"
+	t2 := base.Add(time.Hour)
+	asked := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+			if _, err := tx.EventTimes(ctx, []string{"Patient/ets-other", key}); err != nil {
+				return err
+			}
+			close(asked)
+			time.Sleep(100 * time.Millisecond)
+			return tx.SetEventTime(ctx, key, t2)
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	var second time.Time
+	wg.Go(func() {
+		select {
+		case <-asked:
+		case <-time.After(10 * time.Second):
+			t.Error("first transaction never asked")
+			return
+		}
+		err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+			ats, err := tx.EventTimes(ctx, []string{key})
+			if err == nil {
+				second = ats[0]
+			}
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	if !second.Equal(t2) {
+		t.Errorf("second transaction saw %v, want %v set by the first", second, t2)
+	}
+}

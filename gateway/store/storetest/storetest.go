@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"SearchTotalEstimate", testSearchTotalEstimate},
 		{"State", testState},
 		{"Reindex", testReindex},
+		{"PeekPrefetch", testPeekPrefetch},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"LockSerialisesConditionalCreate", testLock},
 		{"MessagePutRead", testMessagePutRead},
@@ -59,6 +60,7 @@ func Run(t *testing.T, open Open) {
 		{"MessageRollback", testMessageRollback},
 		{"EventTime", testEventTime},
 		{"EventTimeSerialised", testEventTimeSerialised},
+		{"EventTimes", testEventTimes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1012,5 +1014,62 @@ func testReindex(t *testing.T, s store.Store) {
 	p := search(t, s, store.Query{Type: "Patient", Where: []store.Clause{{Param: "team", Kind: store.KindString, Missing: &yes}}})
 	if len(p.Resources) != 0 {
 		t.Errorf("string rows added by reindex survived an update: %v", ids(p))
+	}
+}
+
+// testPeekPrefetch checks that Peek answers the same with and without Prefetch: the
+// committed version, ErrNotFound for an absent resource, and what the transaction
+// itself wrote after the Prefetch.
+func testPeekPrefetch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	put(t, s, res("Basic", "pp-a", 1, base, `{"v":1}`), nil)
+	put(t, s, res("Basic", "pp-b", 1, base, `{"v":"b"}`), nil)
+	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		refs := []store.Ref{{Type: "Basic", ID: "pp-a"}, {Type: "Basic", ID: "pp-b"}, {Type: "Basic", ID: "pp-none"}}
+		if err := tx.Prefetch(ctx, refs); err != nil {
+			return err
+		}
+		if r, err := tx.Peek(ctx, "Basic", "pp-b"); err != nil || string(r.Body) != `{"v":"b"}` || r.Version != 1 {
+			return fmt.Errorf("peek pp-b = %s v%d, %v", r.Body, r.Version, err)
+		}
+		if _, err := tx.Peek(ctx, "Basic", "pp-none"); !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("peek absent = %v, want ErrNotFound", err)
+		}
+		// Written after the Prefetch: Peek sees the transaction's own writes.
+		if err := tx.Put(ctx, res("Basic", "pp-a", 2, base, `{"v":2}`), nil); err != nil {
+			return err
+		}
+		if err := tx.Put(ctx, res("Basic", "pp-none", 1, base, `{"v":"new"}`), nil); err != nil {
+			return err
+		}
+		if r, err := tx.Peek(ctx, "Basic", "pp-a"); err != nil || string(r.Body) != `{"v":2}` {
+			return fmt.Errorf("peek pp-a after put = %s, %v", r.Body, err)
+		}
+		if r, err := tx.Peek(ctx, "Basic", "pp-none"); err != nil || string(r.Body) != `{"v":"new"}` {
+			return fmt.Errorf("peek pp-none after put = %s, %v", r.Body, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Prefetch whose resources are then written and read in separate steps.
+	err = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Prefetch(ctx, []store.Ref{{Type: "Basic", ID: "pp-a"}, {Type: "Basic", ID: "pp-b"}}); err != nil {
+			return err
+		}
+		if err := tx.Put(ctx, res("Basic", "pp-b", 2, base, `{"v":"b2"}`), nil); err != nil {
+			return err
+		}
+		if _, err := tx.Search(ctx, store.Query{Type: "Basic", Count: 1}); err != nil { // sends queued writes
+			return err
+		}
+		if r, err := tx.Peek(ctx, "Basic", "pp-b"); err != nil || string(r.Body) != `{"v":"b2"}` {
+			return fmt.Errorf("peek pp-b after put and search = %s, %v", r.Body, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
