@@ -125,4 +125,3 @@ func refRewriteValue(dec *json.Decoder, buf *bytes.Buffer, key string, fn func(s
 	}
 	return nil
 }
-
