@@ -257,7 +257,7 @@ func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time)
 	if t.err != nil {
 		return t.err
 	}
-	t.queue.Queue(setEventTime, resourceKey, sqlsearch.Micros(at))
-	t.pending = append(t.pending, queued{what: "set event time " + resourceKey})
+	t.pending = append(t.pending, queued{what: "set event time " + resourceKey,
+		sql: setEventTime, args: []any{resourceKey, sqlsearch.Micros(at)}})
 	return nil
 }

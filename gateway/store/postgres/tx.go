@@ -44,7 +44,6 @@ type tx struct {
 	pg         pgx.Tx   // nil until begin
 	tx         flushing // every statement goes through here, after the queued Puts
 	known      map[resourceKey]current
-	queue      pgx.Batch
 	pending    []queued
 	queuedKeys map[resourceKey]bool            // resources with a queued Put
 	peeked     map[resourceKey]*store.Resource // Prefetch's answers (nil: absent) for Peek
@@ -58,6 +57,12 @@ type queued struct {
 	typ, id string
 	version int64
 	what    string // for the error message of a statement that is not a Put
+	sql     string
+	args    []any
+	// For a Put that creates the resource: what bulkCreateArgs needs.
+	create bool
+	res    store.Resource
+	idx    *store.Index
 }
 
 // flushing is the transaction's connection as the statements other than queued Puts
@@ -124,16 +129,15 @@ func (t *tx) rollback(ctx context.Context) {
 // commits on its own.
 func (t *tx) flushAutocommit(ctx context.Context) error {
 	p := t.pending[0]
-	q := t.queue.QueuedQueries[0]
-	t.pending, t.queue = nil, pgx.Batch{}
+	t.pending = nil
 	if !p.put {
-		if _, err := t.conn.Exec(ctx, q.SQL, q.Arguments...); err != nil {
+		if _, err := t.conn.Exec(ctx, p.sql, p.args...); err != nil {
 			return putErr(p, err)
 		}
 		return nil
 	}
 	var seq int64
-	if err := t.conn.QueryRow(ctx, q.SQL, q.Arguments...).Scan(&seq); err != nil {
+	if err := t.conn.QueryRow(ctx, p.sql, p.args...).Scan(&seq); err != nil {
 		return putErr(p, err)
 	}
 	return nil
@@ -178,12 +182,60 @@ func (t *tx) flush(ctx context.Context) error {
 	if len(t.pending) == 0 {
 		return nil
 	}
-	pending, queue := t.pending, t.queue
-	t.pending, t.queue = nil, pgx.Batch{}
+	pending := t.pending
+	t.pending = nil
 	clear(t.queuedKeys)
+	// Creates of resources nothing else in the queue touches go first, as one
+	// statement when there are several.
+	var creates []queued
+	var rest []queued
+	if countCreates(pending) >= 2 {
+		puts := map[resourceKey]int{}
+		for _, p := range pending {
+			if p.put {
+				puts[resourceKey{p.typ, p.id}]++
+			}
+		}
+		for _, p := range pending {
+			if p.create && puts[resourceKey{p.typ, p.id}] == 1 {
+				creates = append(creates, p)
+			} else {
+				rest = append(rest, p)
+			}
+		}
+		if len(creates) < 2 {
+			creates, rest = nil, pending
+		}
+	} else {
+		rest = pending
+	}
+	var queue pgx.Batch
+	if len(creates) > 0 {
+		sql, args := t.s.bulkCreateArgs(creates)
+		queue.Queue(sql, args...)
+	}
+	for _, p := range rest {
+		queue.Queue(p.sql, p.args...)
+	}
 	br := t.pg.SendBatch(ctx, &queue) // reads queue until Close
 	var first error
-	for _, p := range pending {
+	if len(creates) > 0 {
+		var n int64
+		err := br.QueryRow().Scan(&n)
+		switch {
+		case err != nil:
+			first = fmt.Errorf("create %d resources: %w", len(creates), err)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
+				first = fmt.Errorf("create %d resources: %w", len(creates), errors.Join(store.ErrConflict, err))
+			}
+		case n != int64(len(creates)):
+			// Some existed already (a concurrent create of the same id): the
+			// statement created the others, and the transaction must fail.
+			first = fmt.Errorf("create %d resources: %d exist already: %w", len(creates), int64(len(creates))-n, store.ErrConflict)
+		}
+	}
+	for _, p := range rest {
 		var err error
 		if p.put {
 			var seq int64
@@ -202,6 +254,17 @@ func (t *tx) flush(ctx context.Context) error {
 		t.err = first
 	}
 	return first
+}
+
+// countCreates counts the queued Puts that create their resource.
+func countCreates(pending []queued) int {
+	n := 0
+	for _, p := range pending {
+		if p.create {
+			n++
+		}
+	}
+	return n
 }
 
 // putErr explains why the queued statement p failed.
@@ -324,8 +387,8 @@ func (t *tx) put(ctx context.Context, r store.Resource, idx *store.Index) error 
 	}
 	args = appendIndexArgs(args, idx)
 	delete(t.peeked, k)
-	t.queue.Queue(t.s.putSQL(shape), args...)
-	t.pending = append(t.pending, queued{put: true, typ: r.Type, id: r.ID, version: r.Version})
+	t.pending = append(t.pending, queued{put: true, typ: r.Type, id: r.ID, version: r.Version,
+		sql: t.s.putSQL(shape), args: args, create: shape.create, res: r, idx: idx})
 	if t.queuedKeys == nil {
 		t.queuedKeys = make(map[resourceKey]bool)
 	}

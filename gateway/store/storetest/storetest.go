@@ -48,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		{"State", testState},
 		{"Reindex", testReindex},
 		{"PeekPrefetch", testPeekPrefetch},
+		{"ManyCreates", testManyCreates},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"LockSerialisesConditionalCreate", testLock},
 		{"MessagePutRead", testMessagePutRead},
@@ -1071,5 +1072,66 @@ func testPeekPrefetch(t *testing.T, s store.Store) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testManyCreates checks a transaction creating several resources (which a store may
+// write in one statement): all of them with their index rows, or, when one of them
+// exists already, none.
+func testManyCreates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	idx := func(v string) *store.Index {
+		return &store.Index{Tokens: []store.TokenEntry{{Param: "identifier", System: "urn:mc", Code: v}},
+			Strings: []store.StringEntry{{Param: "name", Norm: "mc " + v, Exact: "MC " + v}}}
+	}
+	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, id := range []string{"mc-1", "mc-2", "mc-3"} {
+			if err := tx.Put(ctx, res("Patient", id, 1, base, `{"id":"`+id+`"}`), idx(id)); err != nil {
+				return err
+			}
+		}
+		return tx.SetEventTime(ctx, "Patient/mc-1", base)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"mc-1", "mc-2", "mc-3"} {
+		r, err := s.Read(ctx, "Patient", id)
+		if err != nil || string(r.Body) != `{"id":"`+id+`"}` {
+			t.Errorf("read %s = %s, %v", id, r.Body, err)
+		}
+		p, err := s.Search(ctx, store.Query{Type: "Patient", Count: 10, Where: []store.Clause{
+			{Param: "identifier", Kind: store.KindToken, Tokens: []store.TokenMatch{{System: "urn:mc", Code: id}}}}})
+		if err != nil || len(p.Resources) != 1 || p.Resources[0].ID != id {
+			t.Errorf("search identifier %s: %d, %v", id, len(p.Resources), err)
+		}
+		h, err := s.History(ctx, store.HistoryQuery{Type: "Patient", ID: id, Count: 10})
+		if err != nil || len(h.Versions) != 1 {
+			t.Errorf("history %s: %d versions, %v", id, len(h.Versions), err)
+		}
+	}
+	err = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		for _, id := range []string{"mc-4", "mc-2", "mc-5"} { // mc-2 exists
+			if err := tx.Put(ctx, res("Patient", id, 1, base, `{}`), idx(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("creating an existing resource among others = %v, want ErrConflict", err)
+	}
+	for _, id := range []string{"mc-4", "mc-5"} {
+		if _, err := s.Read(ctx, "Patient", id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s of the failed transaction: %v, want ErrNotFound", id, err)
+		}
+		p, err := s.Search(ctx, store.Query{Type: "Patient", Count: 10, Where: []store.Clause{
+			{Param: "identifier", Kind: store.KindToken, Tokens: []store.TokenMatch{{System: "urn:mc", Code: id}}}}})
+		if err != nil || len(p.Resources) != 0 {
+			t.Errorf("index rows of %s survived the failed transaction: %d, %v", id, len(p.Resources), err)
+		}
+	}
+	if r, err := s.Read(ctx, "Patient", "mc-2"); err != nil || r.Version != 1 || string(r.Body) != `{"id":"mc-2"}` {
+		t.Errorf("mc-2 after the failed transaction = v%d %s, %v", r.Version, r.Body, err)
 	}
 }
