@@ -805,6 +805,27 @@ func testSearchKinds(t *testing.T, s store.Store) {
 			}
 		})
 	}
+	// Several string clauses (which a store may intersect first) with other clauses.
+	uriIs := uri("http://example.org/fhir", store.URIExact)
+	multi := []struct {
+		name string
+		cs   []store.Clause
+		want []string
+	}{
+		{"two strings", []store.Clause{str("张三", store.StringPrefix), str("o'brien", store.StringPrefix)}, []string{"Patient/zss"}},
+		{"two strings, one exact", []store.Clause{str("张三", store.StringPrefix), str("张三", store.StringExact)}, []string{"Patient/zs"}},
+		{"two strings disjoint", []store.Clause{str("zhang", store.StringPrefix), str("o'brien", store.StringPrefix)}, nil},
+		{"three strings and a uri", []store.Clause{str("张", store.StringPrefix), uriIs, str("三丰", store.StringContains), str("张三", store.StringPrefix)}, []string{"Patient/zss"}},
+		{"string and not string", []store.Clause{str("张三", store.StringPrefix), not(str("o'brien", store.StringPrefix))}, []string{"Patient/zs"}},
+	}
+	for _, tc := range multi {
+		t.Run(tc.name, func(t *testing.T) {
+			p := search(t, s, store.Query{Type: "Patient", Where: tc.cs, Total: true, Count: 10})
+			if !sameSet(ids(p), tc.want...) || p.Total != len(tc.want) {
+				t.Errorf("got %v (total %d), want %v", ids(p), p.Total, tc.want)
+			}
+		})
+	}
 }
 
 func testChainHasCompartment(t *testing.T, s store.Store) {
