@@ -118,13 +118,21 @@ func compileComposite(reg *searchparam.Registry, d *searchparam.Definition, typ 
 		if !ok {
 			return compiled{}, false, nil
 		}
-		e, err := fhirpath.Compile(comp.Expression)
+		e, err := fhirpath.Compile(componentErratum(comp.Expression))
 		if err != nil {
 			return compiled{}, false, fmt.Errorf("search parameter %s component %s: %w", d.URL, comp.Definition, err)
 		}
 		c.parts = append(c.parts, part{kind: k, expr: e})
 	}
 	return c, true, nil
+}
+
+// componentErratum corrects a component expression of the R4 definitions that can
+// never select anything: Observation-code-value-date's "value.as(DateTime)" names
+// System.DateTime, which a FHIR dateTime is not, so only Period values were indexed.
+// R5 fixed it the same way (ofType(dateTime)).
+func componentErratum(expr string) string {
+	return strings.ReplaceAll(expr, "as(DateTime)", "as(dateTime)")
 }
 
 // Components returns the kinds of a composite parameter's components, in order, or

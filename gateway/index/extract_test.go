@@ -169,6 +169,22 @@ func TestExtractCompositeComplete(t *testing.T) {
 	}
 }
 
+// code-value-date indexes an Observation's valueDateTime with its code, although the
+// R4 definition's component says value.as(DateTime) (see componentErratum).
+func TestExtractCodeValueDate(t *testing.T) {
+	x := newExtractor(t)
+	body := []byte(`{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8665-2"}]},"valueDateTime":"2016-12-30"}`)
+	idx, err := x.Index(context.Background(), "Observation", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.DateEntry{Param: "code-value-date#0$1", Low: time.Date(2016, 12, 30, 0, 0, 0, 0, time.UTC),
+		High: time.Date(2016, 12, 30, 23, 59, 59, 999999000, time.UTC)}
+	if !slices.Contains(idx.Dates, want) {
+		t.Errorf("code-value-date value: %+v", idx.Dates)
+	}
+}
+
 // Every official example is indexed without error, and most produce rows.
 func TestExtractExamples(t *testing.T) {
 	dir := fhirpkg.TestDir(t)
