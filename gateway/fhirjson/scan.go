@@ -86,17 +86,24 @@ func unquote(s []byte) (string, error) {
 	return out, nil
 }
 
+// checkValid reports invalid JSON with encoding/json's account of what is wrong.
+func checkValid(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal(data, &v)
+	if err == nil {
+		err = errors.New("invalid JSON")
+	}
+	return fmt.Errorf("fhirjson: %w", err)
+}
+
 // ParseObject splits a JSON object into its members. Invalid JSON, trailing data and
 // duplicate keys are errors. The members' values are copied from data.
 func ParseObject(data []byte) (Object, error) {
-	if !json.Valid(data) {
-		// Let encoding/json say what is wrong.
-		var v any
-		err := json.Unmarshal(data, &v)
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return nil, fmt.Errorf("fhirjson: %w", err)
+	if err := checkValid(data); err != nil {
+		return nil, err
 	}
 	i := skipSpace(data, 0)
 	if data[i] != '{' {
@@ -132,13 +139,8 @@ func ParseObject(data []byte) (Object, error) {
 // string passed through fn; fn reports whether to replace it. Everything else is
 // copied as written.
 func RewriteReferences(data []byte, fn func(ref string) (string, bool)) ([]byte, error) {
-	if !json.Valid(data) {
-		var v any
-		err := json.Unmarshal(data, &v)
-		if err == nil {
-			err = errors.New("invalid JSON")
-		}
-		return nil, fmt.Errorf("fhirjson: %w", err)
+	if err := checkValid(data); err != nil {
+		return nil, err
 	}
 	if !bytes.Contains(data, []byte(`"reference"`)) {
 		return bytes.Clone(data), nil

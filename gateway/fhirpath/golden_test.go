@@ -152,14 +152,7 @@ func TestGoldenExtraction(t *testing.T) {
 		}
 		unexplained = append(unexplained, fmt.Sprintf("%s on %s: %s: %s", k.param, k.file, d.kind, d.detail))
 	}
-	sort.Strings(unexplained)
-	for i, s := range unexplained {
-		if i == 50 {
-			t.Errorf("... and %d more disagreements", len(unexplained)-i)
-			break
-		}
-		t.Error(s)
-	}
+	reportDisagreements(t, unexplained)
 	for i, u := range used {
 		if !u {
 			t.Errorf("exception %+v matches no disagreement: remove it", goldenExceptions[i])
@@ -290,14 +283,7 @@ func TestGoldenComposite(t *testing.T) {
 		unexplained = append(unexplained, fmt.Sprintf("%s on %s, item %d, component %d: %s: %s",
 			k.param, k.file, k.item, k.component, d.kind, d.detail))
 	}
-	sort.Strings(unexplained)
-	for i, s := range unexplained {
-		if i == 50 {
-			t.Errorf("... and %d more disagreements", len(unexplained)-i)
-			break
-		}
-		t.Error(s)
-	}
+	reportDisagreements(t, unexplained)
 	for i, u := range used {
 		if !u {
 			t.Errorf("exception %+v matches no disagreement: remove it", compositeExceptions[i])
@@ -578,4 +564,18 @@ func abbreviate(vs []string) string {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// reportDisagreements fails t with the first 50 disagreements, sorted, and a count of
+// the rest.
+func reportDisagreements(t *testing.T, unexplained []string) {
+	t.Helper()
+	sort.Strings(unexplained)
+	for i, s := range unexplained {
+		if i == 50 {
+			t.Errorf("... and %d more disagreements", len(unexplained)-i)
+			break
+		}
+		t.Error(s)
+	}
 }

@@ -217,11 +217,7 @@ func (s *Service) updateAt(ctx context.Context, tx store.Tx, req *Request, obj f
 		case errors.Is(err, store.ErrNotFound):
 			// A new resource: nothing to lock, and a concurrent create of the same id
 			// makes this Put fail with ErrConflict (the store's unique key).
-			res, err := s.write(ctx, tx, obj, typ, id, 1, time.Time{}, http.MethodPut)
-			if err != nil {
-				return nil, err
-			}
-			return resourceResponse(http.StatusCreated, res), nil
+			return s.updateAsCreate(ctx, tx, obj, typ, id)
 		}
 	}
 	cur, err := tx.Read(ctx, typ, id)
@@ -230,11 +226,7 @@ func (s *Service) updateAt(ctx context.Context, tx store.Tx, req *Request, obj f
 		if req.IfMatch != "" {
 			return nil, outcome.PreconditionFailed("If-Match %s given but %s/%s does not exist", req.IfMatch, typ, id)
 		}
-		res, err := s.write(ctx, tx, obj, typ, id, 1, time.Time{}, http.MethodPut)
-		if err != nil {
-			return nil, err
-		}
-		return resourceResponse(http.StatusCreated, res), nil
+		return s.updateAsCreate(ctx, tx, obj, typ, id)
 	case err != nil:
 		return nil, err
 	}
@@ -250,6 +242,15 @@ func (s *Service) updateAt(ctx context.Context, tx store.Tx, req *Request, obj f
 		return nil, err
 	}
 	return resourceResponse(status, res), nil
+}
+
+// updateAsCreate writes obj as version 1 of typ/id, the client's chosen id.
+func (s *Service) updateAsCreate(ctx context.Context, tx store.Tx, obj fhirjson.Object, typ, id string) (*Response, error) {
+	res, err := s.write(ctx, tx, obj, typ, id, 1, time.Time{}, http.MethodPut)
+	if err != nil {
+		return nil, err
+	}
+	return resourceResponse(http.StatusCreated, res), nil
 }
 
 func checkIfMatch(ifMatch string, cur store.Resource) error {

@@ -73,7 +73,7 @@ SELECT seq, type, id, version, last_updated, deleted, method, body FROM r)`)
 
 // bulkCreateArgs returns the statement (bulkCreateSQL) and arguments that create
 // every resource of creates.
-func (s *Store) bulkCreateArgs(creates []queued) (string, []any) {
+func (s *Store) bulkCreateArgs(creates []*queuedPut) (string, []any) {
 	n := len(creates)
 	types, ids, methods := make([]string, n), make([]string, n), make([]string, n)
 	versions, lastUpdated := make([]int64, n), make([]int64, n)
@@ -82,34 +82,27 @@ func (s *Store) bulkCreateArgs(creates []queued) (string, []any) {
 	masks := make([]int32, n)
 	var all store.Index
 	var rowTypes, rowIDs [store.KindURI + 1][]string
-	addRows := func(k store.ParamKind, count int, typ, id string) {
-		for range count {
-			rowTypes[k] = append(rowTypes[k], typ)
-			rowIDs[k] = append(rowIDs[k], id)
-		}
-	}
 	for i, q := range creates {
 		r := q.res
 		types[i], ids[i], versions[i], lastUpdated[i] = r.Type, r.ID, r.Version, sqlsearch.Micros(r.LastUpdated)
-		deleted[i], methods[i], bodies[i], masks[i] = r.Deleted, r.Method, r.Body, int32(indexMask(q.idx))
+		deleted[i], methods[i], bodies[i], masks[i] = r.Deleted, r.Method, r.Body, int32(q.shape.newMask)
 		if bodies[i] == nil {
 			bodies[i] = []byte{}
 		}
 		if x := q.idx; x != nil {
 			all.Tokens = append(all.Tokens, x.Tokens...)
-			addRows(store.KindToken, len(x.Tokens), r.Type, r.ID)
 			all.Strings = append(all.Strings, x.Strings...)
-			addRows(store.KindString, len(x.Strings), r.Type, r.ID)
 			all.References = append(all.References, x.References...)
-			addRows(store.KindReference, len(x.References), r.Type, r.ID)
 			all.Dates = append(all.Dates, x.Dates...)
-			addRows(store.KindDate, len(x.Dates), r.Type, r.ID)
 			all.Quantities = append(all.Quantities, x.Quantities...)
-			addRows(store.KindQuantity, len(x.Quantities), r.Type, r.ID)
 			all.Numbers = append(all.Numbers, x.Numbers...)
-			addRows(store.KindNumber, len(x.Numbers), r.Type, r.ID)
 			all.URIs = append(all.URIs, x.URIs...)
-			addRows(store.KindURI, len(x.URIs), r.Type, r.ID)
+			for k, n := range kindCounts(x) {
+				for range n {
+					rowTypes[k] = append(rowTypes[k], r.Type)
+					rowIDs[k] = append(rowIDs[k], r.ID)
+				}
+			}
 		}
 	}
 	mask := indexMask(&all)

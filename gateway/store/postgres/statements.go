@@ -229,23 +229,25 @@ SELECT seq, $1, $2, $3, $4, $5, $6, $7 FROM r)`)
 
 // indexMask returns the idx_mask of idx.
 func indexMask(idx *store.Index) uint32 {
-	if idx == nil {
-		return 0
-	}
 	var m uint32
-	set := func(k store.ParamKind, n int) {
+	for k, n := range kindCounts(idx) {
 		if n > 0 {
-			m |= maskBit(k)
+			m |= maskBit(store.ParamKind(k))
 		}
 	}
-	set(store.KindToken, len(idx.Tokens))
-	set(store.KindString, len(idx.Strings))
-	set(store.KindReference, len(idx.References))
-	set(store.KindDate, len(idx.Dates))
-	set(store.KindQuantity, len(idx.Quantities))
-	set(store.KindNumber, len(idx.Numbers))
-	set(store.KindURI, len(idx.URIs))
 	return m
+}
+
+// kindCounts returns how many rows idx has of each kind.
+func kindCounts(idx *store.Index) [store.KindURI + 1]int {
+	var c [store.KindURI + 1]int
+	if idx == nil {
+		return c
+	}
+	c[store.KindToken], c[store.KindString], c[store.KindReference] = len(idx.Tokens), len(idx.Strings), len(idx.References)
+	c[store.KindDate], c[store.KindQuantity] = len(idx.Dates), len(idx.Quantities)
+	c[store.KindNumber], c[store.KindURI] = len(idx.Numbers), len(idx.URIs)
+	return c
 }
 
 // appendIndexArgs appends the array parameters of putSQL for idx, in kind order.

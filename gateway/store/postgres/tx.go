@@ -50,19 +50,40 @@ type tx struct {
 	err        error                           // the first failed write
 }
 
-// queued is a queued statement: a Put (which answers its seq, or no row when it
-// wrote nothing) or a statement that answers nothing.
+// queued is a queued statement: a Put (put set; it answers its seq, or no row when it
+// wrote nothing), whose statement flush builds, or a statement that answers nothing.
 type queued struct {
-	put     bool
-	typ, id string
-	version int64
-	what    string // for the error message of a statement that is not a Put
-	sql     string
-	args    []any
-	// For a Put that creates the resource: what bulkCreateArgs needs.
-	create bool
-	res    store.Resource
-	idx    *store.Index
+	put       *queuedPut
+	what, sql string // a statement that is not a Put: what it does, for errors
+	args      []any
+}
+
+// queuedPut is a queued Put: the version, its index rows and the putSQL shape, with
+// the version it replaces when it updates.
+type queuedPut struct {
+	res       store.Resource
+	idx       *store.Index
+	shape     putShape
+	replacing int64
+}
+
+// statement returns the SQL and arguments that carry out q.
+func (q queued) statement(s *Store) (string, []any) {
+	p := q.put
+	if p == nil {
+		return q.sql, q.args
+	}
+	r, body := p.res, p.res.Body
+	if body == nil {
+		body = []byte{} // a delete has no body; the column is NOT NULL
+	}
+	args := make([]any, 0, 9+4*7)
+	args = append(args, r.Type, r.ID, r.Version, sqlsearch.Micros(r.LastUpdated), r.Deleted,
+		r.Method, body, int32(p.shape.newMask))
+	if !p.shape.create {
+		args = append(args, p.replacing)
+	}
+	return s.putSQL(p.shape), appendIndexArgs(args, p.idx)
 }
 
 // flushing is the transaction's connection as the statements other than queued Puts
@@ -125,22 +146,12 @@ func (t *tx) rollback(ctx context.Context) {
 	}
 }
 
-// flushAutocommit sends the one queued Put outside a transaction block, where it
-// commits on its own.
+// flushAutocommit sends the one queued statement outside a transaction block, where
+// it commits on its own.
 func (t *tx) flushAutocommit(ctx context.Context) error {
-	p := t.pending[0]
+	pending := t.pending
 	t.pending = nil
-	if !p.put {
-		if _, err := t.conn.Exec(ctx, p.sql, p.args...); err != nil {
-			return putErr(p, err)
-		}
-		return nil
-	}
-	var seq int64
-	if err := t.conn.QueryRow(ctx, p.sql, p.args...).Scan(&seq); err != nil {
-		return putErr(p, err)
-	}
-	return nil
+	return t.send(ctx, t.conn, pending)
 }
 
 func (f flushing) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -185,103 +196,114 @@ func (t *tx) flush(ctx context.Context) error {
 	pending := t.pending
 	t.pending = nil
 	clear(t.queuedKeys)
-	// Creates of resources nothing else in the queue touches go first, as one
-	// statement when there are several.
-	var creates []queued
-	var rest []queued
-	if countCreates(pending) >= 2 {
-		puts := map[resourceKey]int{}
-		for _, p := range pending {
-			if p.put {
-				puts[resourceKey{p.typ, p.id}]++
-			}
-		}
-		for _, p := range pending {
-			if p.create && puts[resourceKey{p.typ, p.id}] == 1 {
-				creates = append(creates, p)
-			} else {
-				rest = append(rest, p)
-			}
-		}
-		if len(creates) < 2 {
-			creates, rest = nil, pending
-		}
-	} else {
-		rest = pending
+	if err := t.send(ctx, t.pg, pending); err != nil {
+		t.err = err
+		return err
 	}
-	var queue pgx.Batch
+	return nil
+}
+
+// batchSender is a connection or a transaction.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// send runs the queued statements in one round trip and reports the first failure.
+// Creates of resources nothing else in the queue touches go first, as one bulk
+// statement when there are several.
+func (t *tx) send(ctx context.Context, to batchSender, pending []queued) error {
+	creates, rest := splitCreates(pending)
+	var batch pgx.Batch
 	if len(creates) > 0 {
 		sql, args := t.s.bulkCreateArgs(creates)
-		queue.Queue(sql, args...)
+		batch.Queue(sql, args...)
 	}
-	for _, p := range rest {
-		queue.Queue(p.sql, p.args...)
+	for _, q := range rest {
+		sql, args := q.statement(t.s)
+		batch.Queue(sql, args...)
 	}
-	br := t.pg.SendBatch(ctx, &queue) // reads queue until Close
+	br := to.SendBatch(ctx, &batch) // reads batch until Close
 	var first error
 	if len(creates) > 0 {
 		var n int64
-		err := br.QueryRow().Scan(&n)
-		switch {
-		case err != nil:
-			first = fmt.Errorf("create %d resources: %w", len(creates), err)
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
-				first = fmt.Errorf("create %d resources: %w", len(creates), errors.Join(store.ErrConflict, err))
-			}
-		case n != int64(len(creates)):
+		what := fmt.Sprintf("create %d resources", len(creates))
+		if err := br.QueryRow().Scan(&n); err != nil {
+			first = writeErr(what, err)
+		} else if n != int64(len(creates)) {
 			// Some existed already (a concurrent create of the same id): the
 			// statement created the others, and the transaction must fail.
-			first = fmt.Errorf("create %d resources: %d exist already: %w", len(creates), int64(len(creates))-n, store.ErrConflict)
+			first = fmt.Errorf("%s: %d exist already: %w", what, int64(len(creates))-n, store.ErrConflict)
 		}
 	}
-	for _, p := range rest {
+	for _, q := range rest {
 		var err error
-		if p.put {
+		if q.put != nil {
 			var seq int64
 			err = br.QueryRow().Scan(&seq)
 		} else {
 			_, err = br.Exec()
 		}
 		if err != nil && first == nil {
-			first = putErr(p, err)
+			first = putErr(q, err)
 		}
 	}
 	if err := br.Close(); err != nil && first == nil {
 		first = fmt.Errorf("put: %w", err)
 	}
-	if first != nil {
-		t.err = first
-	}
 	return first
 }
 
-// countCreates counts the queued Puts that create their resource.
-func countCreates(pending []queued) int {
+// splitCreates separates the Puts that create a resource no other queued Put touches,
+// when there are at least two of them, from the rest (in queue order).
+func splitCreates(pending []queued) (creates []*queuedPut, rest []queued) {
+	puts := map[resourceKey]int{}
 	n := 0
-	for _, p := range pending {
-		if p.create {
-			n++
+	for _, q := range pending {
+		if q.put != nil {
+			puts[resourceKey{q.put.res.Type, q.put.res.ID}]++
+			if q.put.shape.create {
+				n++
+			}
 		}
 	}
-	return n
+	if n < 2 {
+		return nil, pending
+	}
+	for _, q := range pending {
+		if q.put != nil && q.put.shape.create && puts[resourceKey{q.put.res.Type, q.put.res.ID}] == 1 {
+			creates = append(creates, q.put)
+		} else {
+			rest = append(rest, q)
+		}
+	}
+	if len(creates) < 2 {
+		return nil, pending
+	}
+	return creates, rest
 }
 
-// putErr explains why the queued statement p failed.
-func putErr(p queued, err error) error {
-	if !p.put {
-		return fmt.Errorf("%s: %w", p.what, err)
+// putErr explains why the queued statement q failed.
+func putErr(q queued, err error) error {
+	if q.put == nil {
+		return fmt.Errorf("%s: %w", q.what, err)
 	}
+	r := q.put.res
+	what := fmt.Sprintf("put %s/%s version %d", r.Type, r.ID, r.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// A concurrent transaction created the resource (or, without a prior Read,
 		// it already existed), or the version moved: the statement wrote nothing.
-		return fmt.Errorf("put %s/%s version %d: %w", p.typ, p.id, p.version, store.ErrConflict)
+		return fmt.Errorf("%s: %w", what, store.ErrConflict)
 	}
+	return writeErr(what, err)
+}
+
+// writeErr wraps the error of a write; a unique violation is also ErrConflict.
+func writeErr(what string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {
 		err = errors.Join(store.ErrConflict, err)
 	}
-	return fmt.Errorf("put %s/%s version %d: %w", p.typ, p.id, p.version, err)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 var _ store.Tx = (*tx)(nil)
@@ -372,23 +394,13 @@ func (t *tx) put(ctx context.Context, r store.Resource, idx *store.Index) error 
 		return fmt.Errorf("put %s/%s version %d over version %d: %w",
 			r.Type, r.ID, r.Version, cur.version, store.ErrConflict)
 	}
-	body := r.Body
-	if body == nil {
-		body = []byte{} // a delete has no body; the column is NOT NULL
-	}
 	newMask := indexMask(idx)
-	shape := putShape{create: !cur.exists, newMask: newMask}
-	args := make([]any, 0, 9+4*7)
-	args = append(args, r.Type, r.ID, r.Version, sqlsearch.Micros(r.LastUpdated), r.Deleted,
-		r.Method, body, int32(newMask))
+	p := &queuedPut{res: r, idx: idx, shape: putShape{create: !cur.exists, newMask: newMask}}
 	if cur.exists {
-		shape.oldMask = cur.mask
-		args = append(args, cur.version)
+		p.shape.oldMask, p.replacing = cur.mask, cur.version
 	}
-	args = appendIndexArgs(args, idx)
 	delete(t.peeked, k)
-	t.pending = append(t.pending, queued{put: true, typ: r.Type, id: r.ID, version: r.Version,
-		sql: t.s.putSQL(shape), args: args, create: shape.create, res: r, idx: idx})
+	t.pending = append(t.pending, queued{put: p})
 	if t.queuedKeys == nil {
 		t.queuedKeys = make(map[resourceKey]bool)
 	}

@@ -140,13 +140,17 @@ func BuildSearch(d Dialect, q store.Query, now time.Time) (Search, error) {
 	}
 	var strs []string // string clauses' index subqueries, intersected below
 	for _, c := range q.Where {
+		if scope.typeArg != "" && plainString(c) {
+			sub, err := b.ids(scope, c)
+			if err != nil {
+				return Search{}, err
+			}
+			strs = append(strs, sub)
+			continue
+		}
 		sql, err := b.clause(scope, c)
 		if err != nil {
 			return Search{}, err
-		}
-		if sub, ok := inSubquery(sql, scope); ok && scope.typeArg != "" && c.Kind == store.KindString && !c.Not && c.Missing == nil {
-			strs = append(strs, sub)
-			continue
 		}
 		where.WriteString(" AND ")
 		where.WriteString(sql)
@@ -319,32 +323,12 @@ func (b *builder) alias(prefix string) string {
 	return prefix + strconv.Itoa(b.aliases)
 }
 
-// inSubquery returns the subquery of a clause of the form "r.id IN (subquery)", the
-// form in produces for a scope with a type.
-func inSubquery(sql string, sc scope) (string, bool) {
-	prefix := sc.alias + ".id IN ("
-	if !strings.HasPrefix(sql, prefix) || !strings.HasSuffix(sql, ")") {
-		return "", false
-	}
-	depth, quoted := 1, false
-	for i := len(prefix); i < len(sql); i++ {
-		switch c := sql[i]; {
-		case c == '\'':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-			if depth == 0 {
-				if i != len(sql)-1 {
-					return "", false // "r.id IN (...) OR ..." and the like
-				}
-				return sql[len(prefix):i], true
-			}
-		}
-	}
-	return "", false
+// plainString reports whether c is a string clause that positive answers with a plain
+// index subquery (no negation, :missing, chain or combination).
+func plainString(c store.Clause) bool {
+	return c.Kind == store.KindString && !c.Not && c.Missing == nil && len(c.Any) == 0 && len(c.All) == 0 &&
+		c.Compartment == nil && len(c.Composite) == 0 && c.Has == nil && c.Chain == nil &&
+		c.Param != "_id" && c.Param != "_lastUpdated"
 }
 
 // in wraps a condition on index rows (alias x) into a membership test of the scope's
@@ -352,9 +336,31 @@ func inSubquery(sql string, sc scope) (string, bool) {
 // start from the index table when the value is selective.
 func (b *builder) in(sc scope, table, x, cond string) string {
 	if sc.typeArg != "" {
-		return sc.alias + ".id IN (SELECT " + x + ".id FROM " + table + " " + x + " WHERE " + x + ".type = " + sc.typeArg + " AND " + cond + ")"
+		return sc.alias + ".id IN (" + typedIDs(sc, table, x, cond) + ")"
 	}
 	return "(" + sc.alias + ".type, " + sc.alias + ".id) IN (SELECT " + x + ".type, " + x + ".id FROM " + table + " " + x + " WHERE " + cond + ")"
+}
+
+// typedIDs selects the ids of the index rows (alias x) of the scope's type matching cond.
+func typedIDs(sc scope, table, x, cond string) string {
+	return "SELECT " + x + ".id FROM " + table + " " + x + " WHERE " + x + ".type = " + sc.typeArg + " AND " + cond
+}
+
+// ids is the subquery of a plain index clause (plainString) in a scope with a type:
+// what positive wraps in "id IN (...)".
+func (b *builder) ids(sc scope, c store.Clause) (string, error) {
+	table, _ := IndexTable(c.Kind)
+	x := b.alias("x")
+	match, err := b.matches(x, c)
+	if err != nil {
+		return "", err
+	}
+	return typedIDs(sc, table, x, b.paramMatch(x, c, match)), nil
+}
+
+// paramMatch is the condition on index rows x of parameter c with any of the values.
+func (b *builder) paramMatch(x string, c store.Clause, match []string) string {
+	return x + ".param = " + b.arg(c.Param) + " AND (" + strings.Join(match, " OR ") + ")"
 }
 
 func (b *builder) clause(sc scope, c store.Clause) (string, error) {
@@ -415,7 +421,7 @@ func (b *builder) positive(sc scope, c store.Clause) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return b.in(sc, table, x, x+".param = "+b.arg(c.Param)+" AND ("+strings.Join(match, " OR ")+")"), nil
+	return b.in(sc, table, x, b.paramMatch(x, c, match)), nil
 }
 
 // chain: the scope's reference parameter points at a resource matching the inner clause.
