@@ -324,3 +324,28 @@ func TestPatientEverything(t *testing.T) {
 		s.Must(http.StatusNotFound, "GET", "Patient/nobody/$everything", nil)
 	})
 }
+
+// A reference written as an absolute URL on this server's base is a local reference:
+// searches by Type/id, by id and by the absolute URL find it, and _include follows it.
+func TestAbsoluteLocalReferences(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		seed(t, s)
+		s.Must(http.StatusCreated, "PUT", "Observation/abs", []byte(`{"resourceType":"Observation","id":"abs","status":"final",
+		  "code":{"text":"体温"},"subject":{"reference":"`+s.URL+`/Patient/zs"}}`))
+		s.Must(http.StatusCreated, "PUT", "Observation/other", []byte(`{"resourceType":"Observation","id":"other","status":"final",
+		  "code":{"text":"体温"},"subject":{"reference":"https://other.example/fhir/Patient/zs"}}`))
+		for _, q := range []string{
+			"Observation?code:text=体温&subject=Patient/zs",
+			"Observation?code:text=体温&subject=zs",
+			"Observation?code:text=体温&subject=" + url.QueryEscape(s.URL+"/Patient/zs"),
+			"Observation?code:text=体温&patient=zs",
+		} {
+			if got := searchIDs(t, s, q); fmt.Sprint(got) != "[Observation/abs]" {
+				t.Errorf("%s: %v, want [Observation/abs]", q, got)
+			}
+		}
+		if got := searchIDs(t, s, "Observation?subject="+url.QueryEscape("https://other.example/fhir/Patient/zs")); fmt.Sprint(got) != "[Observation/other]" {
+			t.Errorf("another server's URL: %v", got)
+		}
+	})
+}

@@ -61,7 +61,7 @@ func New(st store.Store, opts Options) *Gateway {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	timed := m.Store(st)
-	live, errs := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes())
+	live, errs := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), opts.BaseURL)
 	for _, err := range errs {
 		opts.Log.Warn("search parameter left out", "err", err)
 	}

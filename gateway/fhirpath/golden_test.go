@@ -1,9 +1,7 @@
 package fhirpath_test
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,37 +16,13 @@ import (
 	"github.com/shch/fhirgw/conformance/fhirpkg"
 	"github.com/shch/fhirgw/gateway/fhirpath"
 	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/internal/golden"
 	"github.com/shch/fhirgw/gateway/searchparam"
 )
 
-// goldenFile holds what HL7's fhirpath.js (an independent engine) selects with
-// every official search parameter's expression on every example resource it
-// applies to, and for a composite parameter what each component expression selects
-// on each of those items; internal/golden/gen.mjs writes it (see its header for how
-// resolve() and two R4 readings fhirpath.js lacks are handled).
+// goldenFile holds what HL7's fhirpath.js selects with every official search
+// parameter's expression on every example resource it applies to (package golden).
 const goldenFile = "testdata/golden/extraction.jsonl.gz"
-
-// goldenRecord is one line of goldenFile: a (file, parameter) pair with values or
-// with the error fhirpath.js raised. Pairs without values have no line.
-type goldenRecord struct {
-	File    string            `json:"file"`
-	Param   string            `json:"param"`
-	Values  []json.RawMessage `json:"values"`
-	Error   string            `json:"error"`
-	Rewrite string            `json:"rewrite"`
-	// Components, for a composite parameter: per item of Values, per component of
-	// the parameter, what the component's expression selects on that item.
-	Components [][]goldenComponent `json:"components"`
-}
-
-// goldenComponent is what fhirpath.js selected with one component expression of a
-// composite parameter on one item, with the FHIRPath type of each value, or the
-// error it raised.
-type goldenComponent struct {
-	Values []json.RawMessage `json:"values"`
-	Types  []string          `json:"types"`
-	Error  string            `json:"error"`
-}
 
 // Kinds of disagreement.
 const (
@@ -105,7 +79,7 @@ type disagreement struct{ kind, detail string }
 // System values compare as JSON: booleans, strings and numbers as such, dates,
 // times and quantities as their text.
 func TestGoldenExtraction(t *testing.T) {
-	golden := readGolden(t)
+	records := readGolden(t)
 	files := exampleFiles(t)
 	byBase, nParams := goldenParams(t, files)
 
@@ -119,7 +93,7 @@ func TestGoldenExtraction(t *testing.T) {
 			k := pairKey{name, p.def.URL}
 			pairs++
 			seen[k] = true
-			g := golden[k]
+			g := records[k]
 			out, err := p.x.Evaluate(ctx, res)
 			d, ok := compare(t, out, err, g.Error, g.Values)
 			if !ok {
@@ -135,7 +109,7 @@ func TestGoldenExtraction(t *testing.T) {
 			}
 		}
 	}
-	for k := range golden {
+	for k := range records {
 		if !seen[k] {
 			t.Errorf("golden pair %s on %s was not evaluated (file or parameter missing)", k.param, k.file)
 		}
@@ -160,8 +134,8 @@ func TestGoldenExtraction(t *testing.T) {
 	}
 	t.Logf("%d parameters, %d (resource, parameter) pairs: %d agree (%d with values, %d of them via a rewritten fhirpath.js expression), %d excepted, %d disagree",
 		nParams, pairs, agree, agree-agreeEmpty, agreeRewritten, excepted, len(unexplained))
-	if pairs == 0 || agree-agreeEmpty < len(golden)/2 {
-		t.Errorf("only %d pairs with values agree of %d golden records", agree-agreeEmpty, len(golden))
+	if pairs == 0 || agree-agreeEmpty < len(records)/2 {
+		t.Errorf("only %d pairs with values agree of %d golden records", agree-agreeEmpty, len(records))
 	}
 }
 
@@ -192,7 +166,7 @@ type componentKey struct {
 // fhirpath.js's by their JSON value; items on one side only are disagreements of
 // the whole expression, which TestGoldenExtraction reports.
 func TestGoldenComposite(t *testing.T) {
-	golden := readGolden(t)
+	records := readGolden(t)
 	files := exampleFiles(t)
 	byBase, _ := goldenParams(t, files)
 
@@ -214,7 +188,7 @@ func TestGoldenComposite(t *testing.T) {
 				nParams++
 			}
 			pairs++
-			g := golden[pairKey{name, p.def.URL}]
+			g := records[pairKey{name, p.def.URL}]
 			if g.Error != "" {
 				continue // TestGoldenExtraction reports it
 			}
@@ -429,36 +403,19 @@ func exceptionFor(k pairKey, kind string) int {
 	return -1
 }
 
-func readGolden(t *testing.T) map[pairKey]goldenRecord {
+func readGolden(t *testing.T) map[pairKey]golden.Record {
 	t.Helper()
-	f, err := os.Open(goldenFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("read %s: %v", goldenFile, err)
-	}
-	out := map[pairKey]goldenRecord{}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var r goldenRecord
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("read %s: %v", goldenFile, err)
-		}
+	out := map[pairKey]golden.Record{}
+	err := golden.Read(goldenFile, nil, func(r golden.Record) error {
 		k := pairKey{r.File, r.Param}
 		if _, dup := out[k]; dup {
-			t.Fatalf("read %s: %s on %s twice", goldenFile, r.Param, r.File)
+			return fmt.Errorf("%s on %s twice", r.Param, r.File)
 		}
 		out[k] = r
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read %s: %v", goldenFile, err)
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s is empty", goldenFile)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

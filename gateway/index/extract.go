@@ -43,6 +43,11 @@ const (
 type Extractor struct {
 	reg    *searchparam.Registry
 	byType map[string][]compiled
+	// LocalBase is this server's FHIR base URL. An absolute reference under it names a
+	// resource stored here, so it is indexed by target type and id as well as by URL:
+	// `subject=Patient/1` then finds "http://base/fhir/Patient/1" (HAPI FHIR's local
+	// base URLs). Empty: absolute references are indexed by URL only.
+	LocalBase string
 }
 
 type compiled struct {
@@ -275,8 +280,26 @@ func (x *Extractor) Index(ctx context.Context, typ string, body []byte) (*store.
 			add(idx, c.def.Code, c.kind, it.Type(), it.Value())
 		}
 	}
+	x.localReferences(idx)
 	dedupe(idx)
 	return idx, nil
+}
+
+// localReferences gives absolute references under LocalBase their target.
+func (x *Extractor) localReferences(idx *store.Index) {
+	if x.LocalBase == "" {
+		return
+	}
+	prefix := strings.TrimSuffix(x.LocalBase, "/") + "/"
+	for i, r := range idx.References {
+		rest, ok := strings.CutPrefix(r.URL, prefix)
+		if !ok || r.TargetID != "" {
+			continue
+		}
+		if local := ParseReference(r.Param, rest); local.TargetID != "" {
+			idx.References[i].TargetType, idx.References[i].TargetID = local.TargetType, local.TargetID
+		}
+	}
 }
 
 // addComposite indexes each item a composite's expression selects as one group:

@@ -231,3 +231,46 @@ func BenchmarkExtractPatient(b *testing.B) {
 		}
 	}
 }
+
+// An absolute reference on the server's own base is a local reference: it is indexed
+// by target as well as by URL; other servers' URLs, contained and logical references
+// stay URLs.
+func TestLocalBaseReferences(t *testing.T) {
+	base := *newExtractor(t)
+	base.LocalBase = "https://fhir.sq.example/fhir/"
+	body := []byte(`{"resourceType":"Observation","status":"final","code":{"text":"血压"},
+		"subject":{"reference":"https://fhir.sq.example/fhir/Patient/p1"},
+		"performer":[{"reference":"https://fhir.sq.example/fhir/Practitioner/d1/_history/3"},
+			{"reference":"https://other.example/fhir/Practitioner/d1"},
+			{"reference":"https://fhir.sq.example/fhir/metadata"},
+			{"reference":"#org"}]}`)
+	for _, tc := range []struct {
+		x    *Extractor
+		want map[string]string // param|url -> target
+	}{
+		{&base, map[string]string{
+			"subject|https://fhir.sq.example/fhir/Patient/p1":                   "Patient/p1",
+			"performer|https://fhir.sq.example/fhir/Practitioner/d1/_history/3": "Practitioner/d1",
+			"performer|https://other.example/fhir/Practitioner/d1":              "/",
+			"performer|https://fhir.sq.example/fhir/metadata":                   "/",
+			"performer|#org": "/",
+		}},
+		{newExtractor(t), map[string]string{ // no local base: URLs only
+			"subject|https://fhir.sq.example/fhir/Patient/p1": "/",
+		}},
+	} {
+		idx, err := tc.x.Index(context.Background(), "Observation", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range idx.References {
+			got[r.Param+"|"+r.URL] = r.TargetType + "/" + r.TargetID
+		}
+		for k, want := range tc.want {
+			if got[k] != want {
+				t.Errorf("LocalBase %q: %s indexed as %q, want %q", tc.x.LocalBase, k, got[k], want)
+			}
+		}
+	}
+}

@@ -1,9 +1,7 @@
 package index
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,28 +15,13 @@ import (
 
 	"github.com/shch/fhirgw/conformance/fhirpkg"
 	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/internal/golden"
 	"github.com/shch/fhirgw/gateway/store"
 )
 
-// goldenFile is written by gateway/fhirpath/internal/golden/gen.mjs with HL7's
-// fhirpath.js, an engine independent of ours; gateway/fhirpath's golden tests
-// compare FHIRPath results with it, this file the index rows built from them.
+// goldenFile is fhirpath.js's golden file (package golden): gateway/fhirpath's golden
+// tests compare FHIRPath results with it, this file the index rows built from them.
 const goldenFile = "../fhirpath/testdata/golden/extraction.jsonl.gz"
-
-// goldenComposite is the part of a golden record this test needs: per item the
-// composite parameter's expression selected, per component, the values and their
-// FHIRPath types.
-type goldenComposite struct {
-	File       string                    `json:"file"`
-	Param      string                    `json:"param"`
-	Components [][]goldenComponentValues `json:"components"`
-}
-
-type goldenComponentValues struct {
-	Values []json.RawMessage `json:"values"`
-	Types  []string          `json:"types"`
-	Error  string            `json:"error"`
-}
 
 // compositeRowExceptions are (parameter code, file) pairs whose groups legitimately
 // differ from fhirpath.js's, each examined.
@@ -62,7 +45,7 @@ var compositeRowExceptions = map[[2]string]string{
 // composite is not indexed, is indexed from other items, or a component's
 // expression is evaluated in another context than its item.
 func TestGoldenCompositeRows(t *testing.T) {
-	golden := readGoldenComposites(t)
+	records := readGoldenComposites(t)
 	dir := fhirpkg.TestDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
@@ -103,7 +86,7 @@ func TestGoldenCompositeRows(t *testing.T) {
 				continue
 			}
 			want := &store.Index{}
-			g, hasGolden := golden[[2]string{name, d.URL}]
+			g, hasGolden := records[[2]string{name, d.URL}]
 			seen[[2]string{name, d.URL}] = true
 			for gi, item := range g.Components {
 				if len(item) != len(kinds) {
@@ -148,7 +131,7 @@ func TestGoldenCompositeRows(t *testing.T) {
 			t.Errorf("%s on %s:\n extractor %q\n fhirpath.js %q", d.Code, name, gotGroups, wantGroups)
 		}
 	}
-	for k := range golden {
+	for k := range records {
 		if !seen[k] {
 			t.Errorf("golden composite %s on %s was not compared (the registry's Applicable leaves it out)", k[1], k[0])
 		}
@@ -163,9 +146,9 @@ func TestGoldenCompositeRows(t *testing.T) {
 	// Against a vacuous pass: most records where fhirpath.js found a value for every
 	// component of an item must give groups (not all: a Range is no quantity row).
 	complete := 0
-	for _, g := range golden {
-		if slices.ContainsFunc(g.Components, func(item []goldenComponentValues) bool {
-			return !slices.ContainsFunc(item, func(c goldenComponentValues) bool { return len(c.Values) == 0 })
+	for _, g := range records {
+		if slices.ContainsFunc(g.Components, func(item []golden.Component) bool {
+			return !slices.ContainsFunc(item, func(c golden.Component) bool { return len(c.Values) == 0 })
 		}) {
 			complete++
 		}
@@ -231,36 +214,17 @@ func rowsOf[T any](xs []T, param func(*T) *string, emit func(param, row string))
 	}
 }
 
-func readGoldenComposites(t *testing.T) map[[2]string]goldenComposite {
+// readGoldenComposites reads the golden records of composite parameters, the only
+// ones with components.
+func readGoldenComposites(t *testing.T) map[[2]string]golden.Record {
 	t.Helper()
-	f, err := os.Open(goldenFile)
+	out := map[[2]string]golden.Record{}
+	err := golden.Read(goldenFile, golden.HasComponents, func(r golden.Record) error {
+		out[[2]string{r.File, r.Param}] = r
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("read %s: %v", goldenFile, err)
-	}
-	out := map[[2]string]goldenComposite{}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		// Only composite records carry components; skip the rest unparsed.
-		if !bytes.Contains(sc.Bytes(), []byte(`"components":`)) {
-			continue
-		}
-		var r goldenComposite
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("read %s: %v", goldenFile, err)
-		}
-		out[[2]string{r.File, r.Param}] = r
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read %s: %v", goldenFile, err)
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s has no composite records", goldenFile)
 	}
 	return out
 }

@@ -14,9 +14,10 @@ import (
 // SearchParameter resources are created, changed or removed. Writes always use the
 // newest definitions.
 type Live struct {
-	base  *searchparam.Registry
-	types []string
-	cur   atomic.Pointer[liveState]
+	base      *searchparam.Registry
+	types     []string
+	localBase string
+	cur       atomic.Pointer[liveState]
 }
 
 type liveState struct {
@@ -25,10 +26,12 @@ type liveState struct {
 	custom []searchparam.Definition
 }
 
-// NewLive starts from the official registry base.
-func NewLive(base *searchparam.Registry, resourceTypes []string) (*Live, []error) {
+// NewLive starts from the official registry base. localBase is this server's FHIR
+// base URL (Extractor.LocalBase), "" when it has none.
+func NewLive(base *searchparam.Registry, resourceTypes []string, localBase string) (*Live, []error) {
 	x, errs := NewExtractor(base, resourceTypes, nil)
-	l := &Live{base: base, types: resourceTypes}
+	x.LocalBase = localBase
+	l := &Live{base: base, types: resourceTypes, localBase: localBase}
 	l.cur.Store(&liveState{x: x, reg: base})
 	return l, errs
 }
@@ -73,6 +76,7 @@ func (l *Live) Set(custom []searchparam.Definition) (changed []searchparam.Defin
 	prev := l.cur.Load()
 	reg := l.base.With(custom...)
 	x, errs := NewExtractor(reg, l.types, nil)
+	x.LocalBase = l.localBase
 	old := map[string]*searchparam.Definition{}
 	for i := range prev.custom {
 		old[prev.custom[i].URL] = &prev.custom[i]

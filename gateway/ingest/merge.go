@@ -43,8 +43,9 @@ func (p *Pipeline) applyMerges(ctx context.Context, tx store.Tx, j *job) (merged
 		return out, nil
 	}
 	params := patientReferenceParams()
+	base := p.svc.BaseURL()
 	for _, mg := range j.result.Merges {
-		locs, note, err := p.mergeOne(ctx, tx, j, mg, params)
+		locs, note, err := p.mergeOne(ctx, tx, j, mg, base, params)
 		if err != nil {
 			return merged{}, err
 		}
@@ -63,7 +64,7 @@ func (p *Pipeline) applyMerges(ctx context.Context, tx store.Tx, j *job) (merged
 // and a replaces link; the prior patient becomes inactive with a replaced-by link;
 // every resource referring to the prior patient is rewritten to refer to the
 // survivor.
-func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.Merge, params map[string][]string) ([]string, string, error) {
+func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.Merge, base string, params map[string][]string) ([]string, string, error) {
 	survivorIDs, err := identifierKeys(mg.Survivor.JSON)
 	if err != nil {
 		return nil, "", fmt.Errorf("read mapped Patient: %w", err)
@@ -209,7 +210,7 @@ func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.
 		{Resource: survivor.Set("id", fhirjson.Quote(target)).Bytes(), Request: txRequest{Method: "PUT", URL: "Patient/" + target}},
 		{Resource: retired.Bytes(), Request: txRequest{Method: "PUT", URL: "Patient/" + priorID}},
 	}}
-	moved, err := p.moveReferences(ctx, tx, priorID, target, params)
+	moved, err := p.moveReferences(ctx, tx, priorID, target, base, params)
 	if err != nil {
 		return nil, "", err
 	}
@@ -314,27 +315,43 @@ func (p *Pipeline) survivorBody(ctx context.Context, tx store.Tx, mg v2fhir.Merg
 // rewritten to refer to Patient/to. Resources are found through the reference index
 // (every reference parameter that can point at a Patient, and the Patient
 // compartment's), then read again under lock and rewritten as stored, so that
-// nothing else in them changes. References not covered by a search parameter are
-// rewritten too when the resource is found, but do not make it found.
-func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to string, params map[string][]string) ([]txEntry, error) {
-	q := store.Query{Count: 200, Where: []store.Clause{{Compartment: &store.Compartment{Type: "Patient", ID: from, Params: params}}}}
+// nothing else in them changes. base is this server's FHIR base, "" when none is
+// known.
+//
+// Every reference to the prior patient in a resource found is moved, in whatever
+// element (movedReference says which forms). References that no search parameter
+// covers (Condition.recorder, Goal.expressedBy, MedicationRequest.reportedReference,
+// Account.guarantor.party, Task.restriction.recipient, Annotation.authorReference,
+// extensions' valueReference) do not make a resource found, though: one whose only
+// reference to the prior patient is there keeps it, and a reader follows the prior
+// Patient's replaced-by link. Finding those would take an index of every reference,
+// not a scan of the store per merge.
+func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, base string, params map[string][]string) ([]txEntry, error) {
 	var keys []string
-	for {
-		page, err := tx.Search(ctx, q)
-		if err != nil {
-			return nil, fmt.Errorf("search resources referring to the prior Patient: %w", err)
-		}
-		for _, r := range page.Resources {
-			if r.Type == "Patient" && (r.ID == from || r.ID == to) {
-				continue
+	collect := func(q store.Query) error {
+		for {
+			page, err := tx.Search(ctx, q)
+			if err != nil {
+				return err
 			}
-			keys = append(keys, r.Type+"/"+r.ID)
+			for _, r := range page.Resources {
+				if r.Type == "Patient" && (r.ID == from || r.ID == to) || auditRecord[r.Type] {
+					continue
+				}
+				keys = append(keys, r.Type+"/"+r.ID)
+			}
+			if !page.More || len(page.Resources) == 0 {
+				return nil
+			}
+			last := page.Resources[len(page.Resources)-1]
+			q.After = &store.Cursor{LastUpdated: last.LastUpdated, ID: last.ID, Type: last.Type}
 		}
-		if !page.More || len(page.Resources) == 0 {
-			break
-		}
-		last := page.Resources[len(page.Resources)-1]
-		q.After = &store.Cursor{LastUpdated: last.LastUpdated, ID: last.ID, Type: last.Type}
+	}
+	// References are indexed by target type and id whether written relative,
+	// versioned or absolute on this server's base (index.Extractor.LocalBase).
+	err := collect(store.Query{Count: 200, Where: []store.Clause{{Compartment: &store.Compartment{Type: "Patient", ID: from, Params: params}}}})
+	if err != nil {
+		return nil, fmt.Errorf("search resources referring to the prior Patient: %w", err)
 	}
 	sort.Strings(keys) // one lock order
 	keys = slices.Compact(keys)
@@ -350,11 +367,9 @@ func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to str
 		}
 		changed := false
 		body, err := fhirjson.RewriteReferences(cur.Body, func(ref string) (string, bool) {
-			if ref == "Patient/"+from {
-				changed = true
-				return "Patient/" + to, true
-			}
-			return "", false
+			r, ok := movedReference(ref, base, from, to)
+			changed = changed || ok
+			return r, ok
 		})
 		if err != nil {
 			return nil, fmt.Errorf("rewrite references of %s: %w", typ, err)
@@ -364,6 +379,37 @@ func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to str
 		}
 	}
 	return out, nil
+}
+
+// auditRecord lists the types that record what happened to a resource: they keep
+// naming the prior patient, as the record of what was acted on (the FHIR Patient
+// $merge operation moves clinical references, not the audit trail).
+var auditRecord = map[string]bool{"Provenance": true, "AuditEvent": true}
+
+// movedReference returns ref made to point at Patient/to when it points at
+// Patient/from: relative, or absolute on base, with or without a version. The form
+// (relative or absolute) is kept; the version is dropped: it numbers a state of the
+// prior patient's record, and the survivor's version of that number is another
+// patient's state, while the survivor's current version would pin a state the
+// writer never saw. Version-less is what the merge means: "this patient, as now".
+func movedReference(ref, base, from, to string) (string, bool) {
+	prefix := ""
+	if base != "" {
+		if rest, ok := strings.CutPrefix(ref, base+"/"); ok {
+			prefix, ref = base+"/", rest
+		}
+	}
+	rest, ok := strings.CutPrefix(ref, "Patient/"+from)
+	if !ok {
+		return "", false
+	}
+	if rest != "" {
+		v, ok := strings.CutPrefix(rest, "/_history/")
+		if !ok || v == "" || strings.Contains(v, "/") {
+			return "", false // another Patient (a longer id) or not a reference
+		}
+	}
+	return prefix + "Patient/" + to, true
 }
 
 // patientReferenceParams lists, per resource type, the reference parameters that

@@ -406,3 +406,130 @@ func TestMergeCorpus(t *testing.T) {
 		}
 	}
 }
+
+func TestMovedReference(t *testing.T) {
+	const base = "http://fhir.test/fhir"
+	for _, tc := range []struct {
+		ref, base, want string
+		moved           bool
+	}{
+		{"Patient/p1", base, "Patient/s1", true},
+		{"Patient/p1/_history/2", base, "Patient/s1", true},
+		{base + "/Patient/p1", base, base + "/Patient/s1", true},
+		{base + "/Patient/p1/_history/7", base, base + "/Patient/s1", true},
+		{base + "/Patient/p1", "", "", false},                     // no base known: not ours
+		{"http://other.example/fhir/Patient/p1", base, "", false}, // another server's patient
+		{"Patient/p10", base, "", false},
+		{"Patient/p1/_history/", base, "", false},
+		{"Patient/p1/_history/2/x", base, "", false},
+		{"Patient/p1/x", base, "", false},
+		{"Group/p1", base, "", false},
+		{"#p1", base, "", false},
+		{"Patient/s1", base, "", false},
+	} {
+		got, moved := movedReference(tc.ref, tc.base, "p1", "s1")
+		if got != tc.want || moved != tc.moved {
+			t.Errorf("movedReference(%q, %q) = %q, %v; want %q, %v", tc.ref, tc.base, got, moved, tc.want, tc.moved)
+		}
+	}
+}
+
+// TestMergeReferenceForms: resources refer to the duplicate by absolute URL on this
+// server's base, by versioned reference, and in elements no search parameter covers
+// (Condition.recorder, Annotation.authorReference); the A40 moves them all to the
+// survivor, keeps the form (absolute stays absolute, the version goes) and the
+// primitive extensions, and leaves references to other servers and other Patients.
+func TestMergeReferenceForms(t *testing.T) {
+	const base = "http://fhir.test/fhir"
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, Config{})
+			ix := *testIndexer // as the gateway builds it: references on its own base are local
+			ix.LocalBase = base
+			e.svc = interaction.New(e.st, &ix, interaction.Config{BaseURL: base, Log: e.p.cfg.Log})
+			e.p = New(e.st, e.svc, e.p.cfg)
+			zhang := mrnZhang + "^^^SQ-CHC-01^MR"
+			dup := mrnDup + "^^^SQ-CHC-01^MR"
+			e.ack(e.process(adtFor("A01", "A1", "20240301093000", zhang, "V1")).ACK, "AA")
+			e.ack(e.process(adtFor("A01", "A2", "20240301230000", dup, "V2")).ACK, "AA")
+			a40 := mergeMsg("M1", "20240305110000", zhang, dup)
+			mp := e.mapped(a40).Merges[0]
+			survivor, prior := mp.Survivor.ID, mp.MergedID
+
+			ext := `{"extension":[{"url":"http://example.org/checked","valueBoolean":true}]}`
+			put := func(typ, id, body string) {
+				t.Helper()
+				body = strings.NewReplacer("PRIOR", prior, "BASE", base).Replace(body)
+				if r := e.svc.Handle(e.ctx, &interaction.Request{Method: http.MethodPut, Path: typ + "/" + id,
+					ContentType: "application/fhir+json", Body: []byte(body)}); r.Status >= 300 {
+					t.Fatalf("PUT %s/%s: %d %s", typ, id, r.Status, r.Body)
+				}
+			}
+			// Absolute on this server's base: indexed as a local reference.
+			put("Observation", "abs", `{"resourceType":"Observation","id":"abs","status":"final","code":{"text":"体温"},`+
+				`"subject":{"reference":"BASE/Patient/PRIOR","_reference":`+ext+`},"valueQuantity":{"value":36.50}}`)
+			// Versioned, in an indexed element.
+			put("Observation", "ver", `{"resourceType":"Observation","id":"ver","status":"final","code":{"text":"脉搏"},`+
+				`"subject":{"reference":"Patient/PRIOR/_history/1"}}`)
+			// Found by subject; the rest is in elements no search parameter covers, or
+			// refers elsewhere.
+			put("Condition", "notes", `{"resourceType":"Condition","id":"notes","subject":{"reference":"Patient/PRIOR"},`+
+				`"recorder":{"reference":"BASE/Patient/PRIOR/_history/1","display":"本人"},`+
+				`"note":[{"authorReference":{"reference":"Patient/PRIOR"},"text":"自述"}],`+
+				`"evidence":[{"detail":[{"reference":"http://other.example/fhir/Patient/PRIOR"},{"reference":"Patient/PRIOR0"}]}]}`)
+
+			// An audit record keeps naming what was acted on.
+			put("Provenance", "prov", `{"resourceType":"Provenance","id":"prov","target":[{"reference":"Patient/PRIOR"}],`+
+				`"recorded":"2024-03-02T08:00:00+08:00","agent":[{"who":{"display":"社区卫生服务中心"}}]}`)
+
+			out := e.process(a40)
+			e.ack(out.ACK, "AA")
+			m := e.message(out.MessageID)
+			if m.Status != store.MessageApplied || !strings.Contains(m.Reason, "merged Patient/"+prior+" into Patient/"+survivor) {
+				t.Fatalf("A40 stored %q %q", m.Status, m.Reason)
+			}
+			if prov := e.read("Provenance", "prov"); prov.Version != 1 || !strings.Contains(string(prov.Body), `"Patient/`+prior+`"`) {
+				t.Errorf("the merge rewrote a Provenance (version %d): %s", prov.Version, prov.Body)
+			}
+			sub := func(s string) string {
+				return strings.NewReplacer("PRIOR", prior, "SURVIVOR", survivor, "BASE", base).Replace(s)
+			}
+			for _, tc := range []struct {
+				typ, id    string
+				want, gone []string
+			}{
+				{"Observation", "abs", []string{`"subject":{"reference":"BASE/Patient/SURVIVOR","_reference":` + ext + `}`, `"value":36.50`}, nil},
+				{"Observation", "ver", []string{`"subject":{"reference":"Patient/SURVIVOR"}`}, []string{`_history`}},
+				{"Condition", "notes", []string{
+					`"subject":{"reference":"Patient/SURVIVOR"}`,
+					`"recorder":{"reference":"BASE/Patient/SURVIVOR","display":"本人"}`,
+					`"authorReference":{"reference":"Patient/SURVIVOR"}`,
+					`{"reference":"http://other.example/fhir/Patient/PRIOR"}`,
+					`{"reference":"Patient/PRIOR0"}`,
+				}, []string{`"BASE/Patient/PRIOR`, `"Patient/PRIOR"`, `_history`}},
+			} {
+				body := string(e.read(tc.typ, tc.id).Body)
+				for _, w := range tc.want {
+					if !strings.Contains(body, sub(w)) {
+						t.Errorf("%s/%s lacks %s: %s", tc.typ, tc.id, sub(w), body)
+					}
+				}
+				for _, g := range tc.gone {
+					if strings.Contains(body, sub(g)) {
+						t.Errorf("%s/%s still has %s: %s", tc.typ, tc.id, sub(g), body)
+					}
+				}
+			}
+			// The index follows: nothing is found under the duplicate any more.
+			if left := e.referrers("Observation", "subject", prior); len(left) != 0 {
+				t.Errorf("%d Observations still found by subject=Patient/%s", len(left), prior)
+			}
+			page, err := e.st.Search(e.ctx, store.Query{Type: "Observation", Count: 10, Where: []store.Clause{{
+				Param: "subject", Kind: store.KindReference, References: []store.ReferenceMatch{{URL: base + "/Patient/" + survivor}},
+			}}})
+			if err != nil || len(page.Resources) != 1 || page.Resources[0].ID != "abs" {
+				t.Errorf("subject=%s/Patient/survivor found %v (%v)", base, page.Resources, err)
+			}
+		})
+	}
+}

@@ -82,6 +82,9 @@ func New(st store.Store, ix Indexer, cfg Config) *Service {
 	return &Service{store: st, indexer: ix, cfg: cfg, patientCompartment: searchparam.Compartment("Patient")}
 }
 
+// BaseURL is the public FHIR base the service answers under ("" when none is set).
+func (s *Service) BaseURL() string { return s.cfg.BaseURL }
+
 // revIncludes lists, per target type, the Type:param pairs that can refer to it, from
 // the definitions in force (they change when SearchParameters are stored).
 func (s *Service) revIncludes() map[string][]string {

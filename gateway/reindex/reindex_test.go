@@ -28,7 +28,7 @@ func TestRunnerReindexesWithLease(t *testing.T) {
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	live, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes())
+	live, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), "")
 	// 450 patients written before the definition exists: no "team" rows.
 	const n = 450
 	err = st.Update(ctx, func(ctx context.Context, tx store.Tx) error {

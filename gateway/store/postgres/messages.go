@@ -46,72 +46,38 @@ ON CONFLICT (key) DO UPDATE SET event_time = GREATEST(event_times.event_time, ex
 )
 
 func scanMessage(row pgx.Row) (store.Message, error) {
-	var m store.Message
-	var eventTime *int64
-	var received int64
-	var attempts int32
-	if err := row.Scan(&m.ID, &m.Channel, &m.Sender, &m.ControlID, &m.Type, &eventTime, &received,
-		&m.Status, &m.Reason, &m.Raw, &m.Resources, &attempts, &m.Seq); err != nil {
-		return store.Message{}, err
-	}
-	if eventTime != nil {
-		m.EventTime = sqlsearch.FromMicros(*eventTime)
-	}
-	m.Received = sqlsearch.FromMicros(received)
-	m.Attempts = int(attempts)
-	if len(m.Resources) == 0 {
-		m.Resources = nil
-	}
-	if m.Raw == nil {
-		m.Raw = []byte{}
-	}
-	return m, nil
+	return sqlsearch.ScanMessage(row.Scan, textArray)
 }
+
+// textArray decodes the resources column: pgx has scanned the text[] already.
+func textArray(list []string) ([]string, error) { return list, nil }
 
 func readMessage(ctx context.Context, q querier, sql, id string) (store.Message, error) {
 	m, err := scanMessage(q.QueryRow(ctx, sql, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Message{}, fmt.Errorf("read message %s: %w", id, store.ErrNotFound)
-	}
 	if err != nil {
-		return store.Message{}, fmt.Errorf("read message %s: %w", id, err)
+		return store.Message{}, sqlsearch.LookupErr("read message "+id, err)
 	}
 	return m, nil
 }
 
 func findAppliedMessage(ctx context.Context, q querier, sender, controlID string) (store.Message, error) {
 	m, err := scanMessage(q.QueryRow(ctx, selectAppliedMessage, sender, controlID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Message{}, fmt.Errorf("find applied message %s %s: %w", sender, controlID, store.ErrNotFound)
-	}
 	if err != nil {
-		return store.Message{}, fmt.Errorf("find applied message %s %s: %w", sender, controlID, err)
+		return store.Message{}, sqlsearch.LookupErr("find applied message "+sender+" "+controlID, err)
 	}
 	return m, nil
 }
 
 func listMessages(ctx context.Context, db querier, q store.MessageQuery) (store.MessagePage, error) {
-	stmt, count := sqlsearch.BuildListMessages(sqlsearch.Postgres, q)
-	sql, args := stmt.SQL, stmt.Args
-	rows, err := db.Query(ctx, sql, queryArgs(args)...)
+	stmt, count := sqlsearch.BuildListMessages(dialect, q)
+	rows, err := db.Query(ctx, stmt.SQL, queryArgs(stmt.Args)...)
 	if err != nil {
 		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
 	}
 	defer rows.Close()
-	var p store.MessagePage
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
-		}
-		p.Messages = append(p.Messages, m)
-	}
-	if err := rows.Err(); err != nil {
+	p, err := sqlsearch.ScanMessagePage(rows, count, textArray)
+	if err != nil {
 		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
-	}
-	if len(p.Messages) > count {
-		p.Messages = p.Messages[:count]
-		p.Next = p.Messages[count-1].Seq
 	}
 	return p, nil
 }

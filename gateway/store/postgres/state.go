@@ -14,34 +14,26 @@ import (
 )
 
 func getState(ctx context.Context, q querier, key string) ([]byte, error) {
+	stmt := sqlsearch.BuildGetState(dialect, key)
 	var v []byte
-	err := q.QueryRow(ctx, "SELECT value FROM gateway_state WHERE key = $1", key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("state %s: %w", key, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", key, err)
+	if err := q.QueryRow(ctx, stmt.SQL, stmt.Args...).Scan(&v); err != nil {
+		return nil, sqlsearch.LookupErr("state "+key, err)
 	}
 	return v, nil
 }
 
 func listState(ctx context.Context, q querier, prefix string) ([]store.StateEntry, error) {
-	// A range on the "C"-collated key rather than LIKE: "_" and "%" stay literal.
-	rows, err := q.Query(ctx, "SELECT key, value FROM gateway_state WHERE key >= $1 AND key < $2 ORDER BY key",
-		prefix, prefix+"\U0010FFFF")
+	stmt := sqlsearch.BuildListState(dialect, prefix)
+	rows, err := q.Query(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("list state %s: %w", prefix, err)
 	}
 	defer rows.Close()
-	var out []store.StateEntry
-	for rows.Next() {
-		var e store.StateEntry
-		if err := rows.Scan(&e.Key, &e.Value); err != nil {
-			return nil, fmt.Errorf("list state %s: %w", prefix, err)
-		}
-		out = append(out, e)
+	out, err := sqlsearch.ScanStateEntries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list state %s: %w", prefix, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // GetState implements store.StateReader.
@@ -63,18 +55,11 @@ func (t *tx) ListState(ctx context.Context, prefix string) ([]store.StateEntry, 
 }
 
 func (t *tx) PutState(ctx context.Context, key string, value []byte) error {
-	if value == nil {
-		value = []byte{}
+	stmt := sqlsearch.BuildPutState(dialect, key, value, t.s.now())
+	if _, err := t.tx.Exec(ctx, stmt.SQL, stmt.Args...); err != nil {
+		return t.fail(fmt.Errorf("put state %s: %w", key, err))
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO gateway_state (key, value, updated) VALUES ($1, $2, $3)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`, key, value, sqlsearch.Micros(t.s.now()))
-	if err != nil {
-		err = fmt.Errorf("put state %s: %w", key, err)
-		if t.err == nil {
-			t.err = err
-		}
-	}
-	return err
+	return nil
 }
 
 // Prefetch implements store.Tx: one statement reads the current versions of refs (no

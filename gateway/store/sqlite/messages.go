@@ -40,35 +40,14 @@ WHEN event_time IS NULL OR excluded.event_time > event_time THEN excluded.event_
 )
 
 func scanMessage(row scanner) (store.Message, error) {
-	var m store.Message
-	var eventTime sql.NullInt64
-	var received int64
-	var resources string
-	if err := row.Scan(&m.ID, &m.Channel, &m.Sender, &m.ControlID, &m.Type, &eventTime, &received,
-		&m.Status, &m.Reason, &m.Raw, &resources, &m.Attempts, &m.Seq); err != nil {
-		return store.Message{}, err
-	}
-	if eventTime.Valid {
-		m.EventTime = sqlsearch.FromMicros(eventTime.Int64)
-	}
-	m.Received = sqlsearch.FromMicros(received)
-	if err := json.Unmarshal([]byte(resources), &m.Resources); err != nil {
-		return store.Message{}, fmt.Errorf("message %s: resources: %w", m.ID, err)
-	}
-	if len(m.Resources) == 0 {
-		m.Resources = nil
-	}
-	if m.Raw == nil {
-		m.Raw = []byte{}
-	}
-	return m, nil
+	return sqlsearch.ScanMessage(row.Scan, decodeResources)
 }
 
-func messageErr(op string, err error) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
-	}
-	return fmt.Errorf("%s: %w", op, err)
+// decodeResources decodes the resources column, a JSON array.
+func decodeResources(s string) ([]string, error) {
+	var list []string
+	err := json.Unmarshal([]byte(s), &list)
+	return list, err
 }
 
 func listMessages(ctx context.Context, query queryFunc, q store.MessageQuery) (store.MessagePage, error) {
@@ -78,20 +57,9 @@ func listMessages(ctx context.Context, query queryFunc, q store.MessageQuery) (s
 		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
 	}
 	defer rows.Close()
-	var p store.MessagePage
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
-		}
-		p.Messages = append(p.Messages, m)
-	}
-	if err := rows.Err(); err != nil {
+	p, err := sqlsearch.ScanMessagePage(rows, count, decodeResources)
+	if err != nil {
 		return store.MessagePage{}, fmt.Errorf("list messages: %w", err)
-	}
-	if len(p.Messages) > count {
-		p.Messages = p.Messages[:count]
-		p.Next = p.Messages[count-1].Seq
 	}
 	return p, nil
 }
@@ -104,7 +72,7 @@ func (s *Store) ReadMessage(ctx context.Context, id string) (store.Message, erro
 	}
 	m, err := scanMessage(st.readMessage.QueryRowContext(ctx, id))
 	if err != nil {
-		return store.Message{}, messageErr("read message "+id, err)
+		return store.Message{}, sqlsearch.LookupErr("read message "+id, err)
 	}
 	return m, nil
 }
@@ -117,7 +85,7 @@ func (s *Store) FindAppliedMessage(ctx context.Context, sender, controlID string
 	}
 	m, err := scanMessage(st.findApplied.QueryRowContext(ctx, sender, controlID))
 	if err != nil {
-		return store.Message{}, messageErr("find applied message "+sender+" "+controlID, err)
+		return store.Message{}, sqlsearch.LookupErr("find applied message "+sender+" "+controlID, err)
 	}
 	return m, nil
 }
@@ -132,7 +100,7 @@ func (s *Store) ListMessages(ctx context.Context, q store.MessageQuery) (store.M
 func (t *tx) ReadMessage(ctx context.Context, id string) (store.Message, error) {
 	m, err := scanMessage(t.tx.StmtContext(ctx, t.st.txReadMessage).QueryRowContext(ctx, id))
 	if err != nil {
-		return store.Message{}, messageErr("read message "+id, err)
+		return store.Message{}, sqlsearch.LookupErr("read message "+id, err)
 	}
 	return m, nil
 }
@@ -141,7 +109,7 @@ func (t *tx) ReadMessage(ctx context.Context, id string) (store.Message, error) 
 func (t *tx) FindAppliedMessage(ctx context.Context, sender, controlID string) (store.Message, error) {
 	m, err := scanMessage(t.tx.StmtContext(ctx, t.st.txFindApplied).QueryRowContext(ctx, sender, controlID))
 	if err != nil {
-		return store.Message{}, messageErr("find applied message "+sender+" "+controlID, err)
+		return store.Message{}, sqlsearch.LookupErr("find applied message "+sender+" "+controlID, err)
 	}
 	return m, nil
 }

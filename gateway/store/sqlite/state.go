@@ -17,34 +17,26 @@ type execQuerier interface {
 }
 
 func getState(ctx context.Context, q execQuerier, key string) ([]byte, error) {
+	stmt := sqlsearch.BuildGetState(sqlsearch.SQLite, key)
 	var v []byte
-	err := q.QueryRowContext(ctx, "SELECT value FROM gateway_state WHERE key = ?1", key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("state %s: %w", key, store.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("state %s: %w", key, err)
+	if err := q.QueryRowContext(ctx, stmt.SQL, stmt.Args...).Scan(&v); err != nil {
+		return nil, sqlsearch.LookupErr("state "+key, err)
 	}
 	return v, nil
 }
 
 func listState(ctx context.Context, q execQuerier, prefix string) ([]store.StateEntry, error) {
-	// A range on the key rather than LIKE, so that "_" and "%" in a prefix are literal.
-	rows, err := q.QueryContext(ctx, "SELECT key, value FROM gateway_state WHERE key >= ?1 AND key < ?2 ORDER BY key",
-		prefix, prefix+"\U0010FFFF")
+	stmt := sqlsearch.BuildListState(sqlsearch.SQLite, prefix)
+	rows, err := q.QueryContext(ctx, stmt.SQL, stmt.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("list state %s: %w", prefix, err)
 	}
 	defer rows.Close()
-	var out []store.StateEntry
-	for rows.Next() {
-		var e store.StateEntry
-		if err := rows.Scan(&e.Key, &e.Value); err != nil {
-			return nil, fmt.Errorf("list state %s: %w", prefix, err)
-		}
-		out = append(out, e)
+	out, err := sqlsearch.ScanStateEntries(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list state %s: %w", prefix, err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // GetState implements store.StateReader.
@@ -66,18 +58,15 @@ func (t *tx) ListState(ctx context.Context, prefix string) ([]store.StateEntry, 
 }
 
 func (t *tx) PutState(ctx context.Context, key string, value []byte) error {
-	if value == nil {
-		value = []byte{}
-	}
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO gateway_state (key, value, updated) VALUES (?1, ?2, ?3)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated = excluded.updated`, key, value, sqlsearch.Micros(t.s.now()))
-	if err != nil {
+	stmt := sqlsearch.BuildPutState(sqlsearch.SQLite, key, value, t.s.now())
+	if _, err := t.tx.ExecContext(ctx, stmt.SQL, stmt.Args...); err != nil {
 		err = fmt.Errorf("put state %s: %w", key, err)
 		if t.err == nil {
 			t.err = err
 		}
+		return err
 	}
-	return err
+	return nil
 }
 
 // Reindex implements store.Tx.

@@ -1,6 +1,7 @@
 package sqlsearch
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/shch/fhirgw/gateway/store"
@@ -48,4 +49,55 @@ func BuildListMessages(d Dialect, q store.MessageQuery) (Statement, int) {
 	}
 	sb.WriteString(" ORDER BY seq DESC LIMIT " + b.arg(count+1))
 	return Statement{SQL: sb.String(), Args: b.args}, count
+}
+
+// ScanMessage reads one row of MessageColumns through scan (the Scan method of either
+// driver's row or rows). The drivers store the resources column differently (text[] in
+// PostgreSQL, a JSON array in SQLite): it is scanned into an R, which decode turns
+// into the list.
+func ScanMessage[R any](scan func(dest ...any) error, decode func(R) ([]string, error)) (store.Message, error) {
+	var m store.Message
+	var eventTime *int64 // NULL: absent
+	var received int64
+	var resources R
+	if err := scan(&m.ID, &m.Channel, &m.Sender, &m.ControlID, &m.Type, &eventTime, &received,
+		&m.Status, &m.Reason, &m.Raw, &resources, &m.Attempts, &m.Seq); err != nil {
+		return store.Message{}, err
+	}
+	if eventTime != nil {
+		m.EventTime = FromMicros(*eventTime)
+	}
+	m.Received = FromMicros(received)
+	list, err := decode(resources)
+	if err != nil {
+		return store.Message{}, fmt.Errorf("message %s: resources: %w", m.ID, err)
+	}
+	if len(list) > 0 {
+		m.Resources = list
+	}
+	if m.Raw == nil {
+		m.Raw = []byte{}
+	}
+	return m, nil
+}
+
+// ScanMessagePage reads the rows of a BuildListMessages statement into a page of at
+// most count messages (ScanMessage describes decode).
+func ScanMessagePage[R any](rows Rows, count int, decode func(R) ([]string, error)) (store.MessagePage, error) {
+	var p store.MessagePage
+	for rows.Next() {
+		m, err := ScanMessage(rows.Scan, decode)
+		if err != nil {
+			return store.MessagePage{}, err
+		}
+		p.Messages = append(p.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
+		return store.MessagePage{}, err
+	}
+	if len(p.Messages) > count {
+		p.Messages = p.Messages[:count]
+		p.Next = p.Messages[count-1].Seq
+	}
+	return p, nil
 }

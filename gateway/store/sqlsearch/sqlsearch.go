@@ -1,5 +1,6 @@
 // Package sqlsearch builds the SQL both relational stores (sqlite and postgres) run for
-// search and history, so that the two backends answer every query the same way.
+// search, history, the HL7 message log and the gateway's state, and reads the rows
+// back through either driver, so that the two backends answer every query the same way.
 //
 // The schema it targets is the one both backends' migrations create: a table
 // "resources" with the current version of every resource (alias r), a table "history"
