@@ -120,3 +120,61 @@ func TestConcurrentUpdatesBeyondPool(t *testing.T) {
 		}
 	})
 }
+
+// Concurrent creates commit together (package groupcommit): each client still gets
+// its own resource, with its own id, version 1 and the content it sent, and a
+// create that is invalid fails alone.
+func TestConcurrentCreates(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		const clients = 48
+		locations := make([]string, clients)
+		var wg sync.WaitGroup
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := fmt.Sprintf(`{"resourceType":"Patient","identifier":[{"system":"urn:test:cc","value":"c%d"}],"birthDate":"1980-01-%02d","_birthDate":{"extension":[{"url":"urn:test:c","valueString":"c%d"}]}}`, c, 1+c%28, c)
+				if c%7 == 3 { // structurally invalid: must fail with 422 and take no one with it
+					body = `{"resourceType":"Patient","birthDate":12}`
+				}
+				resp := s.Do("POST", "Patient", []byte(body))
+				switch {
+				case c%7 == 3 && resp.Status != http.StatusUnprocessableEntity:
+					t.Errorf("client %d: invalid create answered %d", c, resp.Status)
+				case c%7 != 3 && resp.Status != http.StatusCreated:
+					t.Errorf("client %d: status %d: %s", c, resp.Status, resp.Body)
+				case c%7 != 3:
+					locations[c] = resp.Header.Get("Location")
+				}
+			}()
+		}
+		wg.Wait()
+		seen := map[string]bool{}
+		for c, loc := range locations {
+			if c%7 == 3 {
+				continue
+			}
+			_, path, ok := strings.Cut(loc, "/fhir/")
+			if !ok || !strings.HasSuffix(path, "/_history/1") {
+				t.Fatalf("client %d: Location %q", c, loc)
+			}
+			path = strings.TrimSuffix(path, "/_history/1")
+			if seen[path] {
+				t.Fatalf("two clients were given %s", path)
+			}
+			seen[path] = true
+			got := s.Must(http.StatusOK, "GET", path, nil).JSON(t)
+			ids := got["identifier"].([]any)
+			if v := ids[0].(map[string]any)["value"]; v != fmt.Sprintf("c%d", c) {
+				t.Errorf("client %d reads back identifier %v", c, v)
+			}
+			if _, ok := got["_birthDate"]; !ok {
+				t.Errorf("client %d: primitive extension lost", c)
+			}
+		}
+		bundle := s.Must(http.StatusOK, "GET", "Patient?identifier=urn:test:cc|&_summary=count", nil).JSON(t)
+		if n := fmt.Sprint(bundle["total"]); n != fmt.Sprint(len(seen)) {
+			t.Errorf("search finds %s created patients, want %d", n, len(seen))
+		}
+	})
+}

@@ -122,11 +122,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		go func(w int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
+			c := newDoer(cfg.BaseURL, client)
+			defer c.close()
 			var local []time.Duration
 			errs, resources := 0, 0
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
 				t0 := time.Now()
-				n, err := one(ctx, client, cfg, ids, rng, w, i)
+				n, err := one(ctx, c, cfg, ids, rng, w, i)
 				local = append(local, time.Since(t0))
 				if err != nil {
 					errs++
@@ -154,22 +156,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // one sends one request of the scenario; it returns how many resources it moved.
-func one(ctx context.Context, c *http.Client, cfg Config, ids []string, rng *rand.Rand, w, i int) (int, error) {
+func one(ctx context.Context, c doer, cfg Config, ids []string, rng *rand.Rand, w, i int) (int, error) {
 	switch cfg.Scenario {
 	case Read:
 		id := ids[rng.IntN(len(ids))]
-		return 1, do(ctx, c, "GET", cfg.BaseURL+"/Patient/"+id, nil, http.StatusOK)
+		return 1, c.do(ctx, "GET", cfg.BaseURL+"/Patient/"+id, nil, http.StatusOK)
 	case Create:
-		return 1, do(ctx, c, "POST", cfg.BaseURL+"/Patient", patient("", w, i), http.StatusCreated)
+		return 1, c.do(ctx, "POST", cfg.BaseURL+"/Patient", patient("", w, i), http.StatusCreated)
 	case Update:
 		id := ids[rng.IntN(len(ids))]
-		return 1, do(ctx, c, "PUT", cfg.BaseURL+"/Patient/"+id, patient(id, w, i), http.StatusOK)
+		return 1, c.do(ctx, "PUT", cfg.BaseURL+"/Patient/"+id, patient(id, w, i), http.StatusOK)
 	case Tx10, Tx100:
 		n := 10
 		if cfg.Scenario == Tx100 {
 			n = 100
 		}
-		return n, do(ctx, c, "POST", cfg.BaseURL, transaction(n, w, i), http.StatusOK)
+		return n, c.do(ctx, "POST", cfg.BaseURL, transaction(n, w, i), http.StatusOK)
 	}
 	return 0, fmt.Errorf("unknown scenario %q", cfg.Scenario)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/groupcommit"
 	"github.com/shch/fhirgw/gateway/outcome"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
@@ -50,6 +51,9 @@ type Config struct {
 	// Changed, when set, is called after a write commits, with the resource types the
 	// write touched (SearchParameter changes take effect through it).
 	Changed func(ctx context.Context, types []string)
+	// GroupCommit is the most plain creates that concurrent clients may share one
+	// transaction with (see package groupcommit); 0 means 64 and 1 commits each alone.
+	GroupCommit int
 }
 
 // Service runs interactions against a store.
@@ -57,6 +61,7 @@ type Service struct {
 	store   store.Store
 	indexer Indexer
 	cfg     Config
+	creates *groupcommit.Committer
 	// patientCompartment maps each type to the parameters that put it in a Patient's
 	// compartment (the official CompartmentDefinition).
 	patientCompartment map[string][]string
@@ -79,7 +84,14 @@ func New(st store.Store, ix Indexer, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{store: st, indexer: ix, cfg: cfg, patientCompartment: searchparam.Compartment("Patient")}
+	if cfg.GroupCommit <= 0 {
+		cfg.GroupCommit = 64
+	}
+	return &Service{
+		store: st, indexer: ix, cfg: cfg,
+		creates:            groupcommit.New(st, cfg.GroupCommit),
+		patientCompartment: searchparam.Compartment("Patient"),
+	}
 }
 
 // BaseURL is the public FHIR base the service answers under ("" when none is set).
@@ -121,7 +133,9 @@ func (s *Service) Handle(ctx context.Context, req *Request) *Response {
 		return resp
 	}
 	var resp *Response
-	if isWrite(req.Method) && !readOnlyOperation(rt) {
+	if plainCreate(req, rt) {
+		resp = s.createGrouped(ctx, req, rt.typ)
+	} else if isWrite(req.Method) && !readOnlyOperation(rt) {
 		err := s.store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 			resp = s.exec(ctx, tx, tx, req, rt)
 			if resp.Outcome {
@@ -170,13 +184,25 @@ func (s *Service) storeFailure(ctx context.Context, err error) *Response {
 func (s *Service) exec(ctx context.Context, r store.Reader, tx store.Tx, req *Request, rt route) *Response {
 	resp, err := s.dispatch(ctx, r, tx, req, rt)
 	if err != nil {
-		var oe *outcome.Error
-		if errors.As(err, &oe) {
-			return failure(oe, "", rt.typ)
-		}
-		return s.storeFailure(ctx, err)
+		return s.failed(ctx, err, rt.typ)
 	}
 	return resp
+}
+
+// failed answers an interaction's error: its own OperationOutcome, or the store's failure.
+func (s *Service) failed(ctx context.Context, err error, typ string) *Response {
+	var oe *outcome.Error
+	if errors.As(err, &oe) {
+		return failure(oe, "", typ)
+	}
+	return s.storeFailure(ctx, err)
+}
+
+// plainCreate reports whether req is a create that needs nothing from a transaction
+// before its write (no If-None-Exist), so that it can share one with other creates.
+func plainCreate(req *Request, rt route) bool {
+	return req.Method == http.MethodPost && req.IfNoneExist == "" && req.assignedID == "" &&
+		rt.typ != "" && rt.id == "" && !rt.history && !rt.search && rt.operation == "" && rt.compType == "" && !rt.metadata
 }
 
 func (s *Service) dispatch(ctx context.Context, r store.Reader, tx store.Tx, req *Request, rt route) (*Response, error) {
