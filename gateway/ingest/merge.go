@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/fhirschema"
 	"github.com/shch/fhirgw/gateway/outcome"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 	"github.com/shch/fhirgw/mappers/v2fhir"
 )
 
@@ -80,7 +80,7 @@ func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.
 	}
 	var priorKeys []string
 	for _, id := range mg.Merged {
-		priorKeys = append(priorKeys, id.System+"|"+id.Value)
+		priorKeys = append(priorKeys, deref(id.System)+"|"+deref(id.Value))
 	}
 	direct, err := p.livePatient(ctx, tx, mg.Survivor.ID)
 	if err != nil {
@@ -252,16 +252,16 @@ const priorUnknownNote = "prior patient not known, created from MRG"
 
 // priorStub is the prior Patient of a merge that was not stored: its MRG identifiers.
 func priorStub(mg v2fhir.Merge) ([]byte, error) {
-	var ids []fhirr4.Identifier
+	var ids []fhir.Identifier
 	for _, id := range mg.Merged {
-		if id.Value != "" {
+		if deref(id.Value) != "" {
 			ids = append(ids, id)
 		}
 	}
 	b, err := json.Marshal(struct {
-		ResourceType string              `json:"resourceType"`
-		ID           string              `json:"id"`
-		Identifier   []fhirr4.Identifier `json:"identifier,omitempty"`
+		ResourceType string            `json:"resourceType"`
+		ID           string            `json:"id"`
+		Identifier   []fhir.Identifier `json:"identifier,omitempty"`
 	}{"Patient", mg.MergedID, ids})
 	if err != nil {
 		return nil, fmt.Errorf("encode prior Patient: %w", err)
@@ -579,4 +579,12 @@ func identifierKeys(body []byte) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// deref is *s, "" for nil (the samply models' optional strings).
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -51,6 +51,7 @@ var codeFields = map[string]string{
 	"Condition.code":                   "DG1-3",
 	"AllergyIntolerance.code":          "AL1-3",
 	"Immunization.vaccineCode":         "RXA-5",
+	"Procedure.code":                   "PR1-3",
 }
 
 // senderKey is the key of Config.ConceptMaps (and v2fhir's Senders): MSH-4.1, else

@@ -3,13 +3,15 @@ package v2fhir
 import (
 	"strings"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // mapADT maps ADT events: Patient always; Encounter from PV1/PV2 (not for
 // A28/A31, which only update the person); AllergyIntolerance from AL1;
-// Condition from DG1.
+// Condition from DG1; Observation from OBX (height, weight, blood pressure
+// recorded at admission); Procedure from PR1.
 func (m *mapper) mapADT(trigger string) error {
 	if err := m.mapPatient(); err != nil {
 		return err
@@ -22,6 +24,18 @@ func (m *mapper) mapADT(trigger string) error {
 	}
 	for _, s := range m.msg.AllSegments("DG1") {
 		m.mapCondition(s)
+	}
+	scope := "Patient/" + m.patientID
+	if m.encounter != nil {
+		scope = value(m.encounter.Reference)
+	}
+	for i, s := range m.msg.AllSegments("OBX") {
+		if obs := m.contextObservation(s, scope, i); obs != nil && !m.add("Observation", *obs.Id, obs) {
+			m.warn("OBX", "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
+		}
+	}
+	for i, s := range m.msg.AllSegments("PR1") {
+		m.mapProcedure(s, i)
 	}
 	return nil
 }
@@ -39,16 +53,16 @@ func (m *mapper) mapEncounter(trigger string) {
 	if !ok {
 		return
 	}
-	e := &fhirr4.Encounter{Base: fhirr4.Base{Type: "Encounter"}, Subject: m.subject()}
+	e := &fhir.Encounter{Subject: m.subject()}
 	class := fieldText(pv1, 2)
 	if c, ok := m.cfg.PatientClasses[class]; ok {
 		class = c
 	}
 	if c, ok := encounterClass[strings.ToUpper(class)]; ok {
-		e.Class = fhirr4.Coding{System: "http://terminology.hl7.org/CodeSystem/v3-ActCode", Code: c[0], Display: c[1]}
+		e.Class = fhir.Coding{System: ptr("http://terminology.hl7.org/CodeSystem/v3-ActCode"), Code: ptr(c[0]), Display: ptr(c[1])}
 	} else {
 		// Encounter.class is required; v3 NullFlavor UNK says we do not know.
-		e.Class = fhirr4.Coding{System: "http://terminology.hl7.org/CodeSystem/v3-NullFlavor", Code: "UNK", Display: "unknown"}
+		e.Class = fhir.Coding{System: ptr("http://terminology.hl7.org/CodeSystem/v3-NullFlavor"), Code: ptr("UNK"), Display: ptr("unknown")}
 		if class != "" {
 			m.warn("PV1", "PV1-2", "CLASS_UNMAPPED", "patient class %q has no mapping", class)
 		}
@@ -57,29 +71,31 @@ func (m *mapper) mapEncounter(trigger string) {
 	e.Period = m.period(admit, discharge)
 	switch {
 	case trigger == "A11":
-		e.Status = "cancelled"
+		e.Status = fhir.EncounterStatusCancelled
 	case discharge != "" || trigger == "A03":
-		e.Status = "finished"
+		e.Status = fhir.EncounterStatusFinished
 	case trigger == "A05" || trigger == "A14":
-		e.Status = "planned"
+		e.Status = fhir.EncounterStatusPlanned
 	default:
-		e.Status = "in-progress"
+		e.Status = fhir.EncounterStatusInProgress
 	}
+	var id string
 	visit := pv1.Field(19).Rep(1)
 	if v := comp(visit, 1); v != "" {
-		id, _ := m.cx(visit)
-		id.Type = codeOnly(v20203, "VN", "Visit number")
-		e.Identifier = append(e.Identifier, *id)
-		e.ID = makeID("Encounter", id.System, id.Value)
+		vn, _ := m.cx(visit)
+		vn.Type = codeOnly(v20203, "VN", "Visit number")
+		e.Identifier = append(e.Identifier, *vn)
+		id = makeID("Encounter", value(vn.System), value(vn.Value))
 	} else if admit != "" {
-		e.ID = makeID("Encounter", m.patientID, admit)
+		id = makeID("Encounter", m.patientID, admit)
 	} else {
-		e.ID = makeID("Encounter", m.sender, m.msg.ControlID())
+		id = makeID("Encounter", m.sender, m.msg.ControlID())
 	}
+	e.Id = &id
 	if r := pv1.Field(4).Rep(1); !r.IsEmpty() {
 		if cc := m.cwe(r); cc != nil {
-			if len(cc.Coding) > 0 && cc.Coding[0].System == "" {
-				cc.Coding[0].System = "http://terminology.hl7.org/CodeSystem/v2-0007"
+			if len(cc.Coding) > 0 && cc.Coding[0].System == nil {
+				cc.Coding[0].System = ptr("http://terminology.hl7.org/CodeSystem/v2-0007")
 			}
 			e.Type = append(e.Type, *cc)
 		}
@@ -90,8 +106,8 @@ func (m *mapper) mapEncounter(trigger string) {
 	}{{7, "ATND"}, {8, "REF"}, {9, "CON"}, {17, "ADM"}} {
 		for _, r := range reps(pv1, p.field) {
 			if rf := m.practitioner(r); rf != nil {
-				e.Participant = append(e.Participant, fhirr4.EncounterParticipant{
-					Type:       []fhirr4.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", p.code, "")},
+				e.Participant = append(e.Participant, fhir.EncounterParticipant{
+					Type:       []fhir.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", p.code, "")},
 					Individual: rf,
 				})
 			}
@@ -100,7 +116,7 @@ func (m *mapper) mapEncounter(trigger string) {
 	if r := pv1.Field(10).Rep(1); !r.IsEmpty() {
 		e.ServiceType = m.cwe(r)
 	}
-	h := &fhirr4.Hospitalization{}
+	h := &fhir.EncounterHospitalization{}
 	if r := pv1.Field(14).Rep(1); !r.IsEmpty() {
 		h.AdmitSource = m.cwe(r)
 	}
@@ -120,16 +136,21 @@ func (m *mapper) mapEncounter(trigger string) {
 			}
 		}
 	}
-	m.add(e)
-	m.encounter = ref("Encounter", e.ID)
+	m.add("Encounter", id, e)
+	m.encounter = ref("Encounter", id)
 }
 
-var allergyCategory = map[string]string{ // table 0127 → category
-	"DA": "medication", "FA": "food", "EA": "environment", "MA": "medication",
-	"AA": "environment", "PA": "environment", "LA": "environment",
+var allergyCategory = map[string]fhir.AllergyIntoleranceCategory{ // table 0127 → category
+	"DA": fhir.AllergyIntoleranceCategoryMedication, "FA": fhir.AllergyIntoleranceCategoryFood,
+	"EA": fhir.AllergyIntoleranceCategoryEnvironment, "MA": fhir.AllergyIntoleranceCategoryMedication,
+	"AA": fhir.AllergyIntoleranceCategoryEnvironment, "PA": fhir.AllergyIntoleranceCategoryEnvironment,
+	"LA": fhir.AllergyIntoleranceCategoryEnvironment,
 }
 
-var allergyCriticality = map[string]string{"SV": "high", "MO": "low", "MI": "low", "U": "unable-to-assess"}
+var allergyCriticality = map[string]fhir.AllergyIntoleranceCriticality{ // table 0128
+	"SV": fhir.AllergyIntoleranceCriticalityHigh, "MO": fhir.AllergyIntoleranceCriticalityLow,
+	"MI": fhir.AllergyIntoleranceCriticalityLow, "U": fhir.AllergyIntoleranceCriticalityUnableToAssess,
+}
 
 // mapAllergy maps AL1. The id comes from AL1-3 (the allergen) for the
 // patient, so a resent list updates rather than duplicates.
@@ -138,22 +159,24 @@ func (m *mapper) mapAllergy(s hl7v2.Segment) {
 	if code == nil {
 		return
 	}
-	a := &fhirr4.AllergyIntolerance{Base: fhirr4.Base{Type: "AllergyIntolerance"}, Code: code, Patient: *m.subject()}
-	a.ID = makeID("AllergyIntolerance", m.patientID, fieldText(s, 3), code.Text)
+	id := makeID("AllergyIntolerance", m.patientID, fieldText(s, 3), value(code.Text))
+	a := &fhir.AllergyIntolerance{Id: &id, Code: code, Patient: *m.subject()}
 	a.ClinicalStatus = codeOnly("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active")
 	if c, ok := allergyCategory[strings.ToUpper(fieldText(s, 2))]; ok {
-		a.Category = []string{c}
+		a.Category = []fhir.AllergyIntoleranceCategory{c}
 	}
-	a.Criticality = allergyCriticality[strings.ToUpper(fieldText(s, 4))]
+	if c, ok := allergyCriticality[strings.ToUpper(fieldText(s, 4))]; ok {
+		a.Criticality = &c
+	}
 	for _, r := range reps(s, 5) {
 		if cc := m.cwe(r); cc != nil {
-			a.Reaction = append(a.Reaction, fhirr4.AllergyReaction{Manifestation: []fhirr4.CodeableConcept{*cc}})
+			a.Reaction = append(a.Reaction, fhir.AllergyIntoleranceReaction{Manifestation: []fhir.CodeableConcept{*cc}})
 		} else if t := r.String(); t != "" {
-			a.Reaction = append(a.Reaction, fhirr4.AllergyReaction{Manifestation: []fhirr4.CodeableConcept{{Text: t}}})
+			a.Reaction = append(a.Reaction, fhir.AllergyIntoleranceReaction{Manifestation: []fhir.CodeableConcept{*textOnly(t)}})
 		}
 	}
-	a.OnsetDateTime = m.dateTime(fieldText(s, 6))
-	m.add(a)
+	a.OnsetDateTime = opt(m.dateTime(fieldText(s, 6)))
+	m.add("AllergyIntolerance", id, a)
 }
 
 // mapCondition maps DG1 (diagnosis) to Condition, keyed by the DG1-20
@@ -162,26 +185,28 @@ func (m *mapper) mapCondition(s hl7v2.Segment) {
 	code := m.cwe(s.Field(3).Rep(1))
 	if code == nil {
 		if t := fieldText(s, 4); t != "" {
-			code = &fhirr4.CodeableConcept{Text: t}
+			code = textOnly(t)
 		} else {
 			return
 		}
 	}
-	c := &fhirr4.Condition{Base: fhirr4.Base{Type: "Condition"}, Code: code, Subject: *m.subject(), Encounter: m.encounter}
+	c := &fhir.Condition{Code: code, Subject: *m.subject(), Encounter: m.encounter}
+	var id string
 	if v := fieldText(s, 20); v != "" {
-		c.Identifier = []fhirr4.Identifier{{Value: v}}
-		c.ID = makeID("Condition", m.sender, v)
+		c.Identifier = []fhir.Identifier{{Value: &v}}
+		id = makeID("Condition", m.sender, v)
 	} else {
-		c.ID = makeID("Condition", m.patientID, fieldText(s, 3), code.Text)
+		id = makeID("Condition", m.patientID, fieldText(s, 3), value(code.Text))
 	}
-	c.Category = []fhirr4.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis", "Encounter Diagnosis")}
-	c.OnsetDateTime = m.dateTime(fieldText(s, 5))
-	c.RecordedDate = m.dateTime(fieldText(s, 19))
+	c.Id = &id
+	c.Category = []fhir.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis", "Encounter Diagnosis")}
+	c.OnsetDateTime = opt(m.dateTime(fieldText(s, 5)))
+	c.RecordedDate = opt(m.dateTime(fieldText(s, 19)))
 	for _, r := range reps(s, 16) {
 		if rf := m.practitioner(r); rf != nil {
 			c.Recorder = rf
 			break
 		}
 	}
-	m.add(c)
+	m.add("Condition", id, c)
 }

@@ -2,7 +2,8 @@
 // transaction Bundle, following the HL7 v2-to-FHIR implementation guide
 // (segment maps PID→Patient, PV1→Encounter, OBR/OBX→DiagnosticReport and
 // Observation, ORC/OBR→ServiceRequest, AL1→AllergyIntolerance,
-// DG1→Condition, SPM→Specimen) and, where the guide leaves room, Microsoft
+// DG1→Condition, SPM→Specimen, PR1→Procedure, OBX outside results →
+// Observation) and, where the guide leaves room, Microsoft
 // FHIR-Converter's behaviour, with the Chinese practices of the Shanghai
 // community health network (citizen ID cards, GB/T 2261.1 sex codes, whole
 // Chinese names).

@@ -1,9 +1,11 @@
 package v2fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 
 	"github.com/shch/fhirgw/adapters/hl7v2"
 )
@@ -52,9 +56,10 @@ func deliberate(d check) string {
 	d.field = d.file + " " + d.field
 	d.file, _, _ = strings.Cut(d.file, " ")
 	switch {
-	case strings.HasSuffix(d.field, "] status") && strings.Contains(d.field, "Observation") && d.got == "registered":
-		// IG ConceptMap table 0085: I (pending) → registered; FHIR-Converter says unknown.
-		return "OBX-11 I maps to registered per the IG"
+	case strings.HasSuffix(d.field, "] status") && strings.Contains(d.field, "Observation") && d.want == "unknown" && slices.ContainsFunc(slices.Collect(maps.Values(obsStatus)), func(s fhir.ObservationStatus) bool { return s.Code() == d.got }):
+		// IG ConceptMap table 0085: I (pending) → registered, S (partial)
+		// → preliminary...; FHIR-Converter says unknown.
+		return "OBX-11 mapped by table 0085 per the IG"
 	case strings.Contains(d.field, "ServiceRequest[") && strings.HasSuffix(d.field, " status") && strings.HasPrefix(d.file, "L"):
 		// ORU without ORC-5/ORC-1: the IG gives no status; we say completed
 		// for a final OBR-25 and unknown otherwise, FHIR-Converter active.
@@ -114,6 +119,11 @@ func TestCorpus(t *testing.T) {
 			continue
 		}
 		perType[ty].mapped++
+		for _, e := range res.Resources {
+			if !bytes.HasPrefix(e.JSON, []byte(`{"resourceType":"`+e.Type+`"`)) {
+				t.Errorf("%s: %s/%s does not open with its resourceType: %.60s", base, e.Type, e.ID, e.JSON)
+			}
+		}
 		exp := loadExpected(t, code+"_"+trig, base)
 		if exp == nil {
 			continue
@@ -257,10 +267,32 @@ func compareMessage(file string, res *Result, exp []obj, c *[]check) {
 			}
 		}
 	}
-	// Observations only for ORU: FHIR-Converter also maps OBX in ADT and
-	// orders, which we do not (yet).
-	if res.MessageType == "ORU^R01" {
+	// ORU Observations pair in order. In ADT and orders FHIR-Converter
+	// also makes Observations of its own from ACC, PDA and the like (codes
+	// in its observation-code system) and drops OBX of type ED and RP, so
+	// there each of its OBX Observations is paired with ours by code.
+	switch {
+	case res.MessageType == "ORU^R01":
 		compareList(file, "Observation", ours(res, "Observation"), byType(exp, "Observation"), c, compareObservation)
+	case strings.HasPrefix(res.MessageType, "ADT"), res.MessageType == "ORM^O01", res.MessageType == "OML^O21":
+		var want []obj
+		for _, e := range byType(exp, "Observation") {
+			if sys, _ := firstCoding(e["code"]); !strings.HasSuffix(sys, "/observation-code") {
+				want = append(want, e)
+			}
+		}
+		compareByCode(file, "Observation", ours(res, "Observation"), want, c, compareObservation)
+	}
+	// Procedures from PR1: FHIR-Converter adds PDA procedures (its
+	// procedure-code system) and a code-less Procedure for PR1-25 partOf.
+	if strings.HasPrefix(res.MessageType, "ADT") || strings.HasPrefix(res.MessageType, "REF") || strings.HasPrefix(res.MessageType, "RRI") {
+		var want []obj
+		for _, e := range byType(exp, "Procedure") {
+			if sys, code := firstCoding(orEmpty(e["code"])); code != "" && !strings.HasSuffix(sys, "/procedure-code") {
+				want = append(want, e)
+			}
+		}
+		compareByCode(file, "Procedure", ours(res, "Procedure"), want, c, compareProcedure)
 	}
 	// ServiceRequests only for orders and results: FHIR-Converter also
 	// maps the ADT RF1 referral segment, which we do not.
@@ -279,6 +311,78 @@ func compareList(file, ty string, got, want []obj, c *[]check, cmp func(string, 
 	}
 	for i := range got {
 		cmp(fmt.Sprintf("%s %s[%d]", file, ty, i), got[i], want[i], c)
+	}
+}
+
+// compareByCode pairs each of want with the first unpaired resource of got
+// that has the same first coding; one missing from got is a difference.
+func compareByCode(file, ty string, got, want []obj, c *[]check, cmp func(string, obj, obj, *[]check)) {
+	used := make([]bool, len(got))
+	for i, w := range want {
+		wc := fmt.Sprint(firstCoding(orEmpty(w["code"])))
+		where := fmt.Sprintf("%s %s[%d]", file, ty, i)
+		// Of several with the code, take the first that agrees, else the
+		// first: a message may repeat a code with different values.
+		best, bestDiffs := -1, []check(nil)
+		for j, g := range got {
+			if used[j] || fmt.Sprint(firstCoding(orEmpty(g["code"]))) != wc {
+				continue
+			}
+			var d []check
+			cmp(where, g, w, &d)
+			if best < 0 || len(d) == 0 && len(bestDiffs) > 0 {
+				best, bestDiffs = j, d
+			}
+		}
+		if best < 0 {
+			*c = append(*c, check{file, fmt.Sprintf("%s[%d] %s", ty, i, wc), "none", "present"})
+			continue
+		}
+		used[best] = true
+		*c = append(*c, bestDiffs...)
+	}
+}
+
+func compareProcedure(where string, g, e obj, c *[]check) {
+	diff := func(field string, got, want any) {
+		*c = append(*c, check{where, field, fmt.Sprint(got), fmt.Sprint(want)})
+	}
+	if g["status"] != e["status"] {
+		diff("status", g["status"], e["status"])
+	}
+	if gt, et := str(orEmpty(g["code"])["text"]), str(orEmpty(e["code"])["text"]); gt != et {
+		diff("code.text", gt, et)
+	}
+	gp := str(g["performedDateTime"])
+	if p, ok := g["performedPeriod"].(obj); ok {
+		gp = str(p["start"])
+	}
+	if !sameInstant(gp, str(e["performedDateTime"])) {
+		diff("performed", gp, e["performedDateTime"])
+	}
+	// Codes only: we name table 0230 by its terminology.hl7.org URI,
+	// FHIR-Converter by its own.
+	if _, a := firstCoding(orEmpty(g["category"])); a != "" {
+		if _, b := firstCoding(orEmpty(e["category"])); a != b {
+			diff("category", a, b)
+		}
+	}
+	var gr, er []string
+	for _, r := range list(g["reasonCode"]) {
+		gr = append(gr, fmt.Sprint(firstCoding(r)))
+	}
+	for _, r := range list(e["reasonCode"]) {
+		er = append(er, fmt.Sprint(firstCoding(r)))
+	}
+	if !slices.Equal(gr, er) {
+		diff("reasonCode", gr, er)
+	}
+	if len(list(g["performer"])) < len(list(e["performer"]))-1 {
+		// FHIR-Converter adds a PractitionerRole performer of its own.
+		diff("performer count", len(list(g["performer"])), len(list(e["performer"])))
+	}
+	if gi, ei := identifierValues(g["identifier"]), identifierValues(e["identifier"]); !slices.Equal(gi, ei) {
+		diff("identifier", gi, ei)
 	}
 }
 
@@ -307,7 +411,12 @@ func compareObservation(where string, g, e obj, c *[]check) {
 	}
 	if eq, ok := e["valueQuantity"].(obj); ok {
 		gq, _ := g["valueQuantity"].(obj)
-		if gq == nil || fmt.Sprint(gq["value"]) != fmt.Sprint(eq["value"]) || gq["unit"] != eq["unit"] {
+		// FHIR-Converter leaves out unit when it has a code.
+		wu := eq["unit"]
+		if wu == nil {
+			wu = eq["code"]
+		}
+		if gq == nil || fmt.Sprint(gq["value"]) != fmt.Sprint(eq["value"]) || gq["unit"] != wu {
 			diff("valueQuantity", gq, eq)
 		}
 	}

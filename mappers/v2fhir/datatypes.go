@@ -8,8 +8,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // comp returns the first subcomponent of component i of r, trimmed.
@@ -95,31 +96,37 @@ func isDigits(s string) bool {
 // alternate codings (components 1-3 with version 7, 4-6 with version 8) and
 // the original text (component 9), or the display as text when there is no
 // code at all.
-func (m *mapper) cwe(r hl7v2.Rep) *fhirr4.CodeableConcept {
-	cc := &fhirr4.CodeableConcept{}
+func (m *mapper) cwe(r hl7v2.Rep) *fhir.CodeableConcept {
+	cc := &fhir.CodeableConcept{}
 	for _, k := range [][4]int{{1, 2, 3, 7}, {4, 5, 6, 8}} {
 		code, disp, sys := comp(r, k[0]), comp(r, k[1]), comp(r, k[2])
 		if code == "" {
 			continue
 		}
-		cc.Coding = append(cc.Coding, fhirr4.Coding{System: m.codeSystem(sys), Version: comp(r, k[3]), Code: code, Display: disp})
+		cc.Coding = append(cc.Coding, fhir.Coding{System: opt(m.codeSystem(sys)), Version: opt(comp(r, k[3])), Code: &code, Display: opt(disp)})
 	}
-	cc.Text = comp(r, 9)
-	if len(cc.Coding) == 0 && cc.Text == "" {
-		cc.Text = comp(r, 2)
+	text := comp(r, 9)
+	if len(cc.Coding) == 0 && text == "" {
+		text = comp(r, 2)
 	}
-	if cc.IsZero() {
+	cc.Text = opt(text)
+	if len(cc.Coding) == 0 && cc.Text == nil {
 		return nil
 	}
 	return cc
 }
 
 // codeOnly makes a CodeableConcept of a bare code from a fixed table.
-func codeOnly(system, code, display string) *fhirr4.CodeableConcept {
+func codeOnly(system, code, display string) *fhir.CodeableConcept {
 	if code == "" {
 		return nil
 	}
-	return &fhirr4.CodeableConcept{Coding: []fhirr4.Coding{{System: system, Code: code, Display: display}}}
+	return &fhir.CodeableConcept{Coding: []fhir.Coding{{System: opt(system), Code: &code, Display: opt(display)}}}
+}
+
+// textOnly makes a CodeableConcept of text alone.
+func textOnly(text string) *fhir.CodeableConcept {
+	return &fhir.CodeableConcept{Text: opt(text)}
 }
 
 // parseDTM splits an HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]) and
@@ -210,9 +217,9 @@ func date(v string) string {
 	return s
 }
 
-func (m *mapper) period(start, end string) *fhirr4.Period {
-	p := &fhirr4.Period{Start: m.dateTime(start), End: m.dateTime(end)}
-	if p.Start == "" && p.End == "" {
+func (m *mapper) period(start, end string) *fhir.Period {
+	p := &fhir.Period{Start: opt(m.dateTime(start)), End: opt(m.dateTime(end))}
+	if p.Start == nil && p.End == nil {
 		return nil
 	}
 	return p
@@ -228,20 +235,24 @@ func containsHan(s string) bool {
 	return false
 }
 
-var nameUse = map[string]string{
-	"L": "official", "D": "usual", "A": "nickname", "N": "nickname", "M": "maiden",
-	"B": "official", "C": "old", "P": "official", "R": "official", "S": "anonymous",
-	"T": "temp", "U": "usual", "I": "official", "K": "anonymous",
+var nameUse = map[string]fhir.NameUse{
+	"L": fhir.NameUseOfficial, "D": fhir.NameUseUsual, "A": fhir.NameUseNickname, "N": fhir.NameUseNickname,
+	"M": fhir.NameUseMaiden, "B": fhir.NameUseOfficial, "C": fhir.NameUseOld, "P": fhir.NameUseOfficial,
+	"R": fhir.NameUseOfficial, "S": fhir.NameUseAnonymous, "T": fhir.NameUseTemp, "U": fhir.NameUseUsual,
+	"I": fhir.NameUseOfficial, "K": fhir.NameUseAnonymous,
 }
 
 // xpn maps an XPN (or the name part of an XCN starting at component off+1)
 // to a HumanName. A whole Chinese name in the family component is kept as
 // text only: splitting it would guess (compound surnames such as 欧阳,
 // minority names joined with ·).
-func xpn(r hl7v2.Rep, off int) *fhirr4.HumanName {
+func xpn(r hl7v2.Rep, off int) *fhir.HumanName {
 	family := sub(r, off+1, 1)
 	given, middle := comp(r, off+2), comp(r, off+3)
-	n := &fhirr4.HumanName{Use: nameUse[strings.ToUpper(comp(r, off+7))]}
+	n := &fhir.HumanName{}
+	if u, ok := nameUse[strings.ToUpper(comp(r, off+7))]; ok {
+		n.Use = &u
+	}
 	if s := comp(r, off+4); s != "" {
 		n.Suffix = append(n.Suffix, s)
 	}
@@ -253,87 +264,101 @@ func xpn(r hl7v2.Rep, off int) *fhirr4.HumanName {
 	}
 	han := containsHan(family + given + middle)
 	if han && given == "" && middle == "" {
-		n.Text = family
+		n.Text = opt(family)
 	} else {
-		n.Family = family
+		n.Family = opt(family)
 		for _, g := range []string{given, middle} {
 			if g != "" {
 				n.Given = append(n.Given, g)
 			}
 		}
 		if han {
-			n.Text = family + given + middle
+			n.Text = opt(family + given + middle)
 		} else {
-			n.Text = strings.Join(append(append([]string{}, n.Given...), family), " ")
-			n.Text = strings.TrimSpace(n.Text)
+			n.Text = opt(strings.TrimSpace(strings.Join(append(append([]string{}, n.Given...), family), " ")))
 		}
 	}
-	if n.Text == "" && n.Family == "" && len(n.Given) == 0 {
+	if n.Text == nil && n.Family == nil && len(n.Given) == 0 {
 		return nil
 	}
 	return n
 }
 
-var addrUse = map[string][2]string{ // XAD.7 → use, type
-	"H": {"home", ""}, "B": {"work", ""}, "C": {"temp", ""}, "O": {"work", ""},
-	"BA": {"billing", ""}, "BI": {"billing", ""}, "M": {"", "postal"}, "SH": {"", "postal"},
-	"L": {"home", ""}, "P": {"home", ""}, "BR": {"home", ""}, "RH": {"home", ""},
-	"BDL": {"old", ""}, "N": {"", ""}, "F": {"", ""},
+// addrUse maps XAD.7 to Address.use; mailing addresses (M, SH) get
+// Address.type postal instead.
+var addrUse = map[string]fhir.AddressUse{
+	"H": fhir.AddressUseHome, "B": fhir.AddressUseWork, "C": fhir.AddressUseTemp, "O": fhir.AddressUseWork,
+	"BA": fhir.AddressUseBilling, "BI": fhir.AddressUseBilling, "L": fhir.AddressUseHome, "P": fhir.AddressUseHome,
+	"BR": fhir.AddressUseHome, "RH": fhir.AddressUseHome, "BDL": fhir.AddressUseOld,
 }
 
 // xad maps an XAD repetition to an Address. XAD.9 (county/parish) becomes
 // the district, where Chinese senders put the 区.
-func (m *mapper) xad(r hl7v2.Rep) *fhirr4.Address {
-	a := &fhirr4.Address{
-		City: comp(r, 3), State: comp(r, 4), PostalCode: comp(r, 5), Country: comp(r, 6),
-		District: comp(r, 9),
+func (m *mapper) xad(r hl7v2.Rep) *fhir.Address {
+	a := &fhir.Address{
+		City: opt(comp(r, 3)), State: opt(comp(r, 4)), PostalCode: opt(comp(r, 5)), Country: opt(comp(r, 6)),
+		District: opt(comp(r, 9)),
 	}
 	for _, l := range []string{sub(r, 1, 1), sub(r, 1, 2), sub(r, 1, 3), comp(r, 2), comp(r, 8)} {
 		if l != "" {
 			a.Line = append(a.Line, l)
 		}
 	}
-	u := addrUse[strings.ToUpper(comp(r, 7))]
-	a.Use, a.Type = u[0], u[1]
+	switch typ := strings.ToUpper(comp(r, 7)); typ {
+	case "M", "SH":
+		a.Type = ptr(fhir.AddressTypePostal)
+	default:
+		if u, ok := addrUse[typ]; ok {
+			a.Use = &u
+		}
+	}
 	if p := m.period(sub(r, 12, 1), sub(r, 12, 2)); p != nil {
 		a.Period = p
 	} else {
 		a.Period = m.period(comp(r, 13), comp(r, 14))
 	}
-	if len(a.Line) == 0 && a.City == "" && a.State == "" && a.PostalCode == "" && a.Country == "" && a.District == "" {
+	if len(a.Line) == 0 && a.City == nil && a.State == nil && a.PostalCode == nil && a.Country == nil && a.District == nil {
 		return nil
 	}
 	return a
 }
 
-var telecomUse = map[string]string{"PRN": "home", "ORN": "home", "VHN": "home", "WPN": "work", "PRS": "mobile", "EMR": "", "ASN": "", "NET": "", "BPN": "work"}
+// telecomUse maps XTN.2 to ContactPoint.use; EMR, ASN and NET have none.
+var telecomUse = map[string]fhir.ContactPointUse{
+	"PRN": fhir.ContactPointUseHome, "ORN": fhir.ContactPointUseHome, "VHN": fhir.ContactPointUseHome,
+	"WPN": fhir.ContactPointUseWork, "PRS": fhir.ContactPointUseMobile, "BPN": fhir.ContactPointUseWork,
+}
 
 // xtn maps an XTN repetition to a ContactPoint. The value is XTN.4 for
 // e-mail, else XTN.12 (unformatted), else the number assembled from XTN.5-8,
 // else the legacy XTN.1.
-func xtn(r hl7v2.Rep) *fhirr4.ContactPoint {
-	c := &fhirr4.ContactPoint{Use: telecomUse[strings.ToUpper(comp(r, 2))]}
+func xtn(r hl7v2.Rep) *fhir.ContactPoint {
+	c := &fhir.ContactPoint{}
+	if u, ok := telecomUse[strings.ToUpper(comp(r, 2))]; ok {
+		c.Use = &u
+	}
 	switch strings.ToUpper(comp(r, 3)) {
 	case "PH", "CP", "SAT":
-		c.System = "phone"
+		c.System = ptr(fhir.ContactPointSystemPhone)
 	case "FX":
-		c.System = "fax"
+		c.System = ptr(fhir.ContactPointSystemFax)
 	case "BP":
-		c.System = "pager"
+		c.System = ptr(fhir.ContactPointSystemPager)
 	case "INTERNET", "X.400", "NET":
-		c.System = "email"
+		c.System = ptr(fhir.ContactPointSystemEmail)
 	case "":
 	default:
-		c.System = "other"
+		c.System = ptr(fhir.ContactPointSystemOther)
 	}
 	if strings.EqualFold(comp(r, 3), "CP") {
-		c.Use = "mobile"
+		c.Use = ptr(fhir.ContactPointUseMobile)
 	}
+	var v string
 	switch {
-	case c.System == "email" && comp(r, 4) != "":
-		c.Value = comp(r, 4)
+	case c.System != nil && *c.System == fhir.ContactPointSystemEmail && comp(r, 4) != "":
+		v = comp(r, 4)
 	case comp(r, 12) != "":
-		c.Value = comp(r, 12)
+		v = comp(r, 12)
 	case comp(r, 7) != "":
 		var b strings.Builder
 		if cc := comp(r, 5); cc != "" {
@@ -346,13 +371,14 @@ func xtn(r hl7v2.Rep) *fhirr4.ContactPoint {
 		if ext := comp(r, 8); ext != "" {
 			b.WriteString(" ext. " + ext)
 		}
-		c.Value = b.String()
+		v = b.String()
 	default:
-		c.Value = comp(r, 1)
+		v = comp(r, 1)
 	}
-	if c.Value == "" {
+	if v == "" {
 		return nil
 	}
+	c.Value = &v
 	return c
 }
 
@@ -403,34 +429,34 @@ var ucumUnits = map[string]string{
 
 // unit maps OBX-6 (or any CWE unit) to the unit members of a Quantity: the
 // UCUM code when the sender says UCUM or the unit is a known UCUM unit.
-func (m *mapper) unit(q *fhirr4.Quantity, r hl7v2.Rep) {
+func (m *mapper) unit(q *fhir.Quantity, r hl7v2.Rep) {
 	code, text, sys := comp(r, 1), comp(r, 2), comp(r, 3)
 	if code == "" && text == "" {
 		return
 	}
-	q.Unit = text
-	if q.Unit == "" {
-		q.Unit = code
+	q.Unit = opt(text)
+	if q.Unit == nil {
+		q.Unit = opt(code)
 	}
 	switch {
 	case strings.EqualFold(sys, "UCUM") || strings.EqualFold(sys, "ANS+"):
-		q.System, q.Code = "http://unitsofmeasure.org", code
+		q.System, q.Code = ptr("http://unitsofmeasure.org"), opt(code)
 	case sys == "":
 		if u, ok := ucumUnits[code]; ok {
-			q.System, q.Code = "http://unitsofmeasure.org", u
+			q.System, q.Code = ptr("http://unitsofmeasure.org"), &u
 		}
 	default:
-		q.System, q.Code = m.codeSystem(sys), code
+		q.System, q.Code = opt(m.codeSystem(sys)), opt(code)
 	}
 }
 
 // quantity builds a Quantity from a decimal and a unit repetition.
-func (m *mapper) quantity(v string, unit hl7v2.Rep) (*fhirr4.Quantity, error) {
+func (m *mapper) quantity(v string, unit hl7v2.Rep) (*fhir.Quantity, error) {
 	n, ok := number(v)
 	if !ok {
 		return nil, fmt.Errorf("not a number: %q", v)
 	}
-	q := &fhirr4.Quantity{Value: n}
+	q := &fhir.Quantity{Value: &n}
 	m.unit(q, unit)
 	return q, nil
 }

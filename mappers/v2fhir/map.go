@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/shch/fhirgw/gateway/fhirjson"
 )
 
 // ErrUnsupported is returned for message types Map does not handle.
@@ -27,9 +29,10 @@ type Warning struct {
 
 // Entry is one mapped resource.
 type Entry struct {
-	Type     string
-	ID       string
-	Resource fhirr4.Resource
+	Type string
+	ID   string
+	// Resource is a pointer to the samply struct, e.g. *fhir.Patient.
+	Resource any
 	JSON     json.RawMessage
 }
 
@@ -63,14 +66,14 @@ type mapper struct {
 	msg      *hl7v2.Message
 	cfg      Config
 	sender   string
-	res      []fhirr4.Resource
+	res      []Entry // JSON filled in when the mapping is done
 	seen     map[string]bool
 	warnings []Warning
 
 	patientID  string
 	patientRef string
-	patientKey *fhirr4.Identifier // for the conditional update
-	encounter  *fhirr4.Reference
+	patientKey *fhir.Identifier // for the conditional update
+	encounter  *fhir.Reference
 	merges     []pendingMerge
 }
 
@@ -99,7 +102,7 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 		err = m.mapOrders()
 	case typ == "VXU^V04":
 		err = m.mapVXU()
-	case code == "SIU" && siuStatus[trigger] != "":
+	case code == "SIU" && isSIUTrigger(trigger):
 		err = m.mapSIU(trigger)
 	case (code == "REF" || code == "RRI") && referralTriggers[trigger]:
 		err = m.mapReferral(code, trigger)
@@ -114,14 +117,17 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 	if out.Merges, err = m.mergeResults(); err != nil {
 		return nil, fmt.Errorf("v2fhir: %w", err)
 	}
-	for _, r := range m.res {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return nil, fmt.Errorf("v2fhir: marshal %s: %w", r.ResourceType(), err)
+	for _, e := range m.res {
+		if e.JSON, err = marshal(e.Resource); err != nil {
+			return nil, fmt.Errorf("v2fhir: marshal %s: %w", e.Type, err)
 		}
-		out.Resources = append(out.Resources, Entry{Type: r.ResourceType(), ID: r.ResourceID(), Resource: r, JSON: b})
+		out.Resources = append(out.Resources, e)
 	}
-	b, err := json.Marshal(m.bundle())
+	bundle, err := m.bundle(out.Resources)
+	if err != nil {
+		return nil, fmt.Errorf("v2fhir: %w", err)
+	}
+	b, err := json.Marshal(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("v2fhir: marshal bundle: %w", err)
 	}
@@ -153,16 +159,61 @@ func makeID(resourceType string, key ...string) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
-// add appends a resource unless one with the same type and id is already
-// there (a repeated segment describing the same thing).
-func (m *mapper) add(r fhirr4.Resource) bool {
-	k := r.ResourceType() + "/" + r.ResourceID()
+// add appends r, a pointer to a samply resource of the given type and id,
+// unless one with the same type and id is already there (a repeated segment
+// describing the same thing).
+func (m *mapper) add(resourceType, id string, r any) bool {
+	k := resourceType + "/" + id
 	if m.seen[k] {
 		return false
 	}
 	m.seen[k] = true
-	m.res = append(m.res, r)
+	m.res = append(m.res, Entry{Type: resourceType, ID: id, Resource: r})
 	return true
+}
+
+// added returns the resource already added with the type and id, or nil.
+func (m *mapper) added(resourceType, id string) any {
+	for _, e := range m.res {
+		if e.Type == resourceType && e.ID == id {
+			return e.Resource
+		}
+	}
+	return nil
+}
+
+// marshal encodes a resource. An Immunization needs help: samply declares
+// occurrenceDateTime and occurrenceString without omitempty (the generator
+// made each choice of the required occurrence[x] required), so both would
+// be written, one of them "". The outer fields shadow the embedded ones.
+//
+// samply writes resourceType last; it is moved to the front, where FHIR's own
+// examples and every reader of a stored resource expect it.
+func marshal(r any) ([]byte, error) {
+	var b []byte
+	var err error
+	if im, ok := r.(*fhir.Immunization); ok {
+		b, err = json.Marshal(struct {
+			fhir.OtherImmunization
+			OccurrenceDateTime string `json:"occurrenceDateTime,omitempty"`
+			OccurrenceString   string `json:"occurrenceString,omitempty"`
+			ResourceType       string `json:"resourceType"`
+		}{fhir.OtherImmunization(*im), im.OccurrenceDateTime, im.OccurrenceString, "Immunization"})
+	} else {
+		b, err = json.Marshal(r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	o, err := fhirjson.ParseObject(b)
+	if err != nil {
+		return nil, err
+	}
+	rt, ok := o.Get("resourceType")
+	if !ok {
+		return nil, fmt.Errorf("%T has no resourceType", r)
+	}
+	return append(fhirjson.Object{{Key: "resourceType", Value: rt}}, o.Delete("resourceType")...).Bytes(), nil
 }
 
 func (m *mapper) warn(seg, field, code, format string, args ...any) {
@@ -195,39 +246,66 @@ func (m *mapper) errSegments() {
 	}
 }
 
-func ref(resourceType, id string) *fhirr4.Reference {
-	return &fhirr4.Reference{Reference: resourceType + "/" + id}
+func ref(resourceType, id string) *fhir.Reference {
+	return &fhir.Reference{Reference: ptr(resourceType + "/" + id)}
 }
 
-// bundle builds the transaction Bundle. Its id is derived from the message
-// control id and sender, so a resent message gives the same Bundle.
-func (m *mapper) bundle() *fhirr4.Bundle {
-	b := &fhirr4.Bundle{Type: "Bundle", BundleType: "transaction", ID: makeID("Bundle", m.sender, m.msg.ControlID())}
-	for _, r := range m.res {
-		if _, ok := r.(*fhirr4.Patient); ok && len(m.merges) > 0 {
+// bundle builds the transaction Bundle of the marshalled resources. Its id
+// is derived from the message control id and sender, so a resent message
+// gives the same Bundle.
+func (m *mapper) bundle(res []Entry) (*fhir.Bundle, error) {
+	b := &fhir.Bundle{Type: fhir.BundleTypeTransaction, Id: ptr(makeID("Bundle", m.sender, m.msg.ControlID()))}
+	for _, r := range res {
+		p, isPatient := r.Resource.(*fhir.Patient)
+		if isPatient && len(m.merges) > 0 {
 			continue // a merge needs the stored records: see Merge
 		}
-		e := fhirr4.BundleEntry{
-			FullURL:  "urn:uuid:" + r.ResourceID(),
-			Resource: r,
-			Request:  &fhirr4.BundleRequest{Method: "PUT", URL: r.ResourceType() + "/" + r.ResourceID()},
+		e := fhir.BundleEntry{
+			FullUrl:  ptr("urn:uuid:" + r.ID),
+			Resource: r.JSON,
+			Request:  &fhir.BundleEntryRequest{Method: fhir.HTTPVerbPUT, Url: r.Type + "/" + r.ID},
 		}
-		if p, ok := r.(*fhirr4.Patient); ok && m.cfg.ConditionalPatient && m.patientKey != nil {
+		if isPatient && m.cfg.ConditionalPatient && m.patientKey != nil {
 			// A conditional update must not carry an id the server did not
 			// choose; the other entries point at the urn:uuid fullUrl.
 			cp := *p
-			cp.ID = ""
-			e.Resource = &cp
-			e.Request.URL = "Patient?identifier=" + url.QueryEscape(m.patientKey.System+"|"+m.patientKey.Value)
+			cp.Id = nil
+			j, err := json.Marshal(cp)
+			if err != nil {
+				return nil, fmt.Errorf("marshal Patient: %w", err)
+			}
+			e.Resource = j
+			e.Request.Url = "Patient?identifier=" + url.QueryEscape(value(m.patientKey.System)+"|"+value(m.patientKey.Value))
 		}
 		b.Entry = append(b.Entry, e)
 	}
-	return b
+	return b, nil
 }
 
 // subject returns the reference to the message's Patient.
-func (m *mapper) subject() *fhirr4.Reference {
-	return &fhirr4.Reference{Reference: m.patientRef}
+func (m *mapper) subject() *fhir.Reference {
+	return &fhir.Reference{Reference: ptr(m.patientRef)}
+}
+
+// ptr returns a pointer to v: samply structs hold optional members as
+// pointers.
+func ptr[T any](v T) *T { return &v }
+
+// opt returns s as an optional string: nil when empty, since FHIR has no
+// empty strings.
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// value returns *p, or "" for nil.
+func value(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 func splitTrim(s, sep string) []string {

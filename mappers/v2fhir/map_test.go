@@ -8,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // adtA04CN is a community health centre registration: the whole name in
@@ -45,13 +46,21 @@ func mustMap(t testing.TB, m *hl7v2.Message, cfg Config) *Result {
 	return r
 }
 
-func patientOf(t *testing.T, r *Result) *fhirr4.Patient {
+// code returns the code of an optional samply code, or "".
+func code[T interface{ Code() string }](c *T) string {
+	if c == nil {
+		return ""
+	}
+	return (*c).Code()
+}
+
+func patientOf(t *testing.T, r *Result) *fhir.Patient {
 	t.Helper()
 	ps := r.Find("Patient")
 	if len(ps) != 1 {
 		t.Fatalf("got %d Patients", len(ps))
 	}
-	return ps[0].Resource.(*fhirr4.Patient)
+	return ps[0].Resource.(*fhir.Patient)
 }
 
 func TestChineseADT(t *testing.T) {
@@ -75,22 +84,22 @@ func TestChineseADT(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := mustMap(t, msg, cfg)
 			p := patientOf(t, r)
-			if len(p.Name) != 1 || p.Name[0].Text != "张三" || p.Name[0].Family != "" || p.Name[0].Given != nil {
+			if len(p.Name) != 1 || value(p.Name[0].Text) != "张三" || value(p.Name[0].Family) != "" || p.Name[0].Given != nil {
 				t.Errorf("name = %+v, want text 张三 only", p.Name)
 			}
-			if p.Gender != "male" || p.BirthDate != "1949-12-31" {
-				t.Errorf("gender %q birthDate %q", p.Gender, p.BirthDate)
+			if code(p.Gender) != "male" || value(p.BirthDate) != "1949-12-31" {
+				t.Errorf("gender %q birthDate %q", p.Gender, value(p.BirthDate))
 			}
 			want := map[string]string{"urn:oid:2.16.156.10011.1.2.310115": "MRN0012345", IDCardSystemWST500: "11010519491231002X"}
 			for _, id := range p.Identifier {
-				if want[id.System] == id.Value {
-					delete(want, id.System)
+				if want[value(id.System)] == value(id.Value) {
+					delete(want, value(id.System))
 				}
 			}
 			if len(want) != 0 {
 				t.Errorf("identifiers %+v missing %v", p.Identifier, want)
 			}
-			if a := p.Address; len(a) != 1 || a[0].City != "上海市" || a[0].District != "浦东新区" || a[0].PostalCode != "201203" {
+			if a := p.Address; len(a) != 1 || value(a[0].City) != "上海市" || value(a[0].District) != "浦东新区" || value(a[0].PostalCode) != "201203" {
 				t.Errorf("address = %+v", a)
 			}
 			// The card says female (even 17th digit) while PID-8 says 1.
@@ -135,10 +144,10 @@ func TestIDCardWarnings(t *testing.T) {
 			t.Errorf("%s: warnings %v, want %v", tt.pid, got, tt.want)
 		}
 		// A bad card is reported, never dropped.
-		p := r.Find("Patient")[0].Resource.(*fhirr4.Patient)
+		p := r.Find("Patient")[0].Resource.(*fhir.Patient)
 		found := false
 		for _, id := range p.Identifier {
-			found = found || id.System == IDCardSystemWST500
+			found = found || value(id.System) == IDCardSystemWST500
 		}
 		if !found {
 			t.Errorf("%s: ID card identifier dropped: %+v", tt.pid, p.Identifier)
@@ -149,10 +158,10 @@ func TestIDCardWarnings(t *testing.T) {
 func TestKioskORU(t *testing.T) {
 	r := mustMap(t, parse(t, oruKiosk), Config{IDCardSystem: IDCardSystemHL7CN})
 	p := patientOf(t, r)
-	if len(p.Identifier) != 1 || p.Identifier[0].System != IDCardSystemHL7CN || p.Identifier[0].Value != "310101199001011234" {
+	if len(p.Identifier) != 1 || value(p.Identifier[0].System) != IDCardSystemHL7CN || value(p.Identifier[0].Value) != "310101199001011234" {
 		t.Fatalf("identifier = %+v", p.Identifier)
 	}
-	if p.ID != makeID("Patient", IDCardSystemHL7CN, "310101199001011234") {
+	if *p.Id != makeID("Patient", IDCardSystemHL7CN, "310101199001011234") {
 		t.Errorf("Patient id not derived from the ID card")
 	}
 	obs := r.Find("Observation")
@@ -165,20 +174,20 @@ func TestKioskORU(t *testing.T) {
 		{"14743-9", "6.1", "mmol/L", "mmol/L", "laboratory"},
 	}
 	for i, w := range want {
-		o := obs[i].Resource.(*fhirr4.Observation)
+		o := obs[i].Resource.(*fhir.Observation)
 		q := o.ValueQuantity
-		if o.Code.Coding[0].Code != w.code || q == nil || string(q.Value) != w.value || q.Unit != w.unit || q.Code != w.ucum || q.System != "http://unitsofmeasure.org" {
+		if value(o.Code.Coding[0].Code) != w.code || q == nil || q.Value == nil || string(*q.Value) != w.value || value(q.Unit) != w.unit || value(q.Code) != w.ucum || value(q.System) != "http://unitsofmeasure.org" {
 			t.Errorf("obs %d = %+v %+v", i, o.Code, q)
 		}
-		if o.Status != "final" || o.EffectiveDateTime == "" || o.Subject.Reference != "Patient/"+p.ID || o.Category[0].Coding[0].Code != w.cat {
-			t.Errorf("obs %d status %s effective %s subject %v category %v", i, o.Status, o.EffectiveDateTime, o.Subject, o.Category)
+		if o.Status.Code() != "final" || value(o.EffectiveDateTime) == "" || value(o.Subject.Reference) != "Patient/"+*p.Id || value(o.Category[0].Coding[0].Code) != w.cat {
+			t.Errorf("obs %d status %s effective %s subject %v category %v", i, o.Status, value(o.EffectiveDateTime), o.Subject, o.Category)
 		}
 		if rr := o.ReferenceRange; len(rr) != 1 || rr[0].Low == nil || rr[0].High == nil {
 			t.Errorf("obs %d referenceRange %+v", i, rr)
 		}
 	}
 	dr := r.Find("DiagnosticReport")
-	if len(dr) != 1 || dr[0].Resource.(*fhirr4.DiagnosticReport).Status != "final" || len(dr[0].Resource.(*fhirr4.DiagnosticReport).Result) != 3 {
+	if len(dr) != 1 || dr[0].Resource.(*fhir.DiagnosticReport).Status.Code() != "final" || len(dr[0].Resource.(*fhir.DiagnosticReport).Result) != 3 {
 		t.Errorf("DiagnosticReport = %+v", dr)
 	}
 }
@@ -195,8 +204,8 @@ func TestOrderStatus(t *testing.T) {
 		if len(sr) != 1 {
 			t.Fatalf("%s: %d ServiceRequests", tt.orc, len(sr))
 		}
-		s := sr[0].Resource.(*fhirr4.ServiceRequest)
-		if s.Status != tt.want || s.Intent != "order" || s.Code == nil || s.Code.Coding[0].Code != "24725-4" || (s.Requester == nil) == strings.Contains(tt.orc, "D9") || s.Priority != "stat" {
+		s := sr[0].Resource.(*fhir.ServiceRequest)
+		if s.Status.Code() != tt.want || s.Intent.Code() != "order" || s.Code == nil || value(s.Code.Coding[0].Code) != "24725-4" || (s.Requester == nil) == strings.Contains(tt.orc, "D9") || code(s.Priority) != "stat" {
 			t.Errorf("%s: %+v", tt.orc, s)
 		}
 	}
@@ -266,13 +275,13 @@ func TestBundle(t *testing.T) {
 				t.Errorf("entry %d: %+v %s", i, e.Request, e.FullURL)
 			}
 		}
-		obs := r.Find("Observation")[0].Resource.(*fhirr4.Observation)
+		obs := r.Find("Observation")[0].Resource.(*fhir.Observation)
 		wantRef := "Patient/" + r.Resources[0].ID
 		if cond {
 			wantRef = "urn:uuid:" + r.Resources[0].ID
 		}
-		if obs.Subject.Reference != wantRef {
-			t.Errorf("conditional=%v subject %s, want %s", cond, obs.Subject.Reference, wantRef)
+		if value(obs.Subject.Reference) != wantRef {
+			t.Errorf("conditional=%v subject %s, want %s", cond, value(obs.Subject.Reference), wantRef)
 		}
 	}
 }
@@ -299,8 +308,18 @@ func FuzzMap(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	for _, dir := range []string{"adt", "referral"} {
+		files, _ := filepath.Glob(filepath.Join("testdata", dir, "*.hl7"))
+		for _, p := range files {
+			if b, err := os.ReadFile(p); err == nil {
+				f.Add(b)
+			}
+		}
+	}
 	f.Add([]byte(adtA04CN))
 	f.Add([]byte(oruKiosk))
+	f.Add([]byte(ormCN))
+	f.Add([]byte(omlCN))
 	for _, s := range vxuSIUSeeds {
 		f.Add([]byte(s))
 	}

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // Merge is one PID/MRG pair of a merge message: the Patient of MRG (the prior,
@@ -26,7 +27,7 @@ type Merge struct {
 	// the id the merged Patient has if v2fhir created it.
 	MergedID string
 	// Merged are the prior patient's identifiers: MRG-1, MRG-2 and MRG-4.
-	Merged []fhirr4.Identifier
+	Merged []fhir.Identifier
 	// MRG is the 1-based occurrence of the MRG segment in the message, for error
 	// locations.
 	MRG int
@@ -40,9 +41,9 @@ var mergeTriggers = map[string]bool{"A34": true, "A36": true, "A39": true, "A40"
 
 // pendingMerge is a Merge before the Patients are marshalled.
 type pendingMerge struct {
-	survivor *fhirr4.Patient
+	survivor *fhir.Patient
 	mergedID string
-	merged   []fhirr4.Identifier
+	merged   []fhir.Identifier
 	mrg      int
 }
 
@@ -86,13 +87,13 @@ func (m *mapper) mergePair(pid, mrg hl7v2.Segment, n int) error {
 	}
 	for _, r := range m.res[1:] {
 		// The same survivor in two pairs: one Patient resource.
-		if q, ok := r.(*fhirr4.Patient); ok && q.ID == p.ID {
+		if q, ok := r.Resource.(*fhir.Patient); ok && r.ID == *p.Id {
 			m.res, p = m.res[1:], q
 			break
 		}
 	}
-	var ids []fhirr4.Identifier
-	var primary, card *fhirr4.Identifier
+	var ids []fhir.Identifier
+	var primary, card *fhir.Identifier
 	for _, f := range []int{1, 2, 4} {
 		for _, r := range reps(mrg, f) {
 			id, isCard := m.cx(r)
@@ -120,11 +121,11 @@ func (m *mapper) mergePair(pid, mrg hl7v2.Segment, n int) error {
 	if key == nil {
 		return fmt.Errorf("MRG %d has no prior patient identifier (MRG-1, MRG-2, MRG-4)", n)
 	}
-	mergedID := makeID("Patient", key.System, key.Value)
-	if mergedID == p.ID {
+	mergedID := makeID("Patient", value(key.System), value(key.Value))
+	if mergedID == *p.Id {
 		return fmt.Errorf("MRG %d names the patient of its PID", n)
 	}
-	link := fhirr4.PatientLink{Other: *ref("Patient", mergedID), Type: "replaces"}
+	link := fhir.PatientLink{Other: *ref("Patient", mergedID), Type: fhir.LinkTypeReplaces}
 	if !hasLink(p.Link, link) {
 		p.Link = append(p.Link, link)
 	}
@@ -132,18 +133,18 @@ func (m *mapper) mergePair(pid, mrg hl7v2.Segment, n int) error {
 	return nil
 }
 
-func hasIdentifier(ids []fhirr4.Identifier, id fhirr4.Identifier) bool {
+func hasIdentifier(ids []fhir.Identifier, id fhir.Identifier) bool {
 	for _, have := range ids {
-		if have.System == id.System && have.Value == id.Value {
+		if sameIdentifier(have, id) {
 			return true
 		}
 	}
 	return false
 }
 
-func hasLink(links []fhirr4.PatientLink, l fhirr4.PatientLink) bool {
+func hasLink(links []fhir.PatientLink, l fhir.PatientLink) bool {
 	for _, have := range links {
-		if have.Type == l.Type && have.Other.Reference == l.Other.Reference {
+		if have.Type == l.Type && value(have.Other.Reference) == value(l.Other.Reference) {
 			return true
 		}
 	}
@@ -160,7 +161,7 @@ func (m *mapper) mergeResults() ([]Merge, error) {
 			return nil, fmt.Errorf("marshal Patient: %w", err)
 		}
 		out = append(out, Merge{
-			Survivor: Entry{Type: "Patient", ID: pm.survivor.ID, Resource: pm.survivor, JSON: b},
+			Survivor: Entry{Type: "Patient", ID: *pm.survivor.Id, Resource: pm.survivor, JSON: b},
 			MergedID: pm.mergedID, Merged: pm.merged, MRG: pm.mrg,
 		})
 	}

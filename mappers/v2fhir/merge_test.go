@@ -5,10 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
 // mergeA40 merges two pairs: 张三's duplicate registration under MRN0099999
@@ -27,7 +28,7 @@ const mergeA40 = "MSH|^~\\&|HIS|SQ-CHC-01|FHIRGW|SHCH|20240305110000||ADT^A40^AD
 func patientID(t *testing.T, cfg Config, sender, pid string) string {
 	t.Helper()
 	r := mustMap(t, parse(t, "MSH|^~\\&|HIS|"+sender+"|||20240101||ADT^A28|X1|P|2.5\r"+pid+"\r"), cfg)
-	return patientOf(t, r).ID
+	return *patientOf(t, r).Id
 }
 
 func TestMergeA40(t *testing.T) {
@@ -59,16 +60,16 @@ func TestMergeA40(t *testing.T) {
 		}
 		var got []string
 		for _, id := range mg.Merged {
-			got = append(got, id.System+"|"+id.Value)
+			got = append(got, value(id.System)+"|"+value(id.Value))
 		}
 		if strings.Join(got, " ") != strings.Join(tc.merged, " ") {
 			t.Errorf("merge %d: merged identifiers %v, want %v", i, got, tc.merged)
 		}
-		var p fhirr4.Patient
+		var p fhir.Patient
 		if err := json.Unmarshal(mg.Survivor.JSON, &p); err != nil {
 			t.Fatal(err)
 		}
-		if len(p.Link) != 1 || p.Link[0].Type != "replaces" || p.Link[0].Other.Reference != "Patient/"+mg.MergedID {
+		if len(p.Link) != 1 || p.Link[0].Type != fhir.LinkTypeReplaces || value(p.Link[0].Other.Reference) != "Patient/"+mg.MergedID {
 			t.Errorf("merge %d: survivor links %+v", i, p.Link)
 		}
 		if p.Active != nil {
@@ -119,27 +120,22 @@ func TestMergeCorpus(t *testing.T) {
 		it := it.(obj)
 		items[str(it["type"])] = it["resource"].(obj)["identifier"].(obj)
 	}
-	has := func(ids []fhirr4.Identifier, want obj) bool {
-		for _, id := range ids {
-			if id.System == str(want["system"]) && id.Value == str(want["value"]) {
-				return true
-			}
-		}
-		return false
+	is := func(system, val string, want obj) bool {
+		return system == str(want["system"]) && val == str(want["value"])
 	}
 	mg := r.Merges[0]
-	var p fhirr4.Patient
+	var p fhir.Patient
 	if err := json.Unmarshal(mg.Survivor.JSON, &p); err != nil {
 		t.Fatal(err)
 	}
-	if !has(p.Identifier, items["source"]) {
-		t.Errorf("survivor identifiers %+v lack FHIR-Converter's source %v", p.Identifier, items["source"])
+	if !slices.ContainsFunc(p.Identifier, func(id fhir.Identifier) bool { return is(value(id.System), value(id.Value), items["source"]) }) {
+		t.Errorf("survivor identifiers %s lack FHIR-Converter's source %v", mg.Survivor.JSON, items["source"])
 	}
-	if !has(mg.Merged, items["historical"]) {
+	if !slices.ContainsFunc(mg.Merged, func(id fhir.Identifier) bool { return is(value(id.System), value(id.Value), items["historical"]) }) {
 		t.Errorf("merged identifiers %+v lack FHIR-Converter's historical %v", mg.Merged, items["historical"])
 	}
-	if p.Name[0].Family != "Test" || p.BirthDate != "2018-02-05" || p.Gender != "female" {
-		t.Errorf("survivor demographics from PID: %+v %s %s", p.Name, p.BirthDate, p.Gender)
+	if value(p.Name[0].Family) != "Test" || value(p.BirthDate) != "2018-02-05" || p.Gender == nil || *p.Gender != fhir.AdministrativeGenderFemale {
+		t.Errorf("survivor demographics from PID: %s", mg.Survivor.JSON)
 	}
 }
 
@@ -184,7 +180,7 @@ func TestMergeTriggers(t *testing.T) {
 	r := mustMap(t, parse(t, "MSH|^~\\&|HIS|H|||20240305||ADT^A40|T2|P|2.5\r"+
 		"PID|1||M1^^^H^MR\rMRG|M2^^^H^MR\rPID|2||M1^^^H^MR\rMRG|M3^^^H^MR\r"), Config{})
 	p := patientOf(t, r)
-	if len(r.Merges) != 2 || len(p.Link) != 2 || p.Link[0].Other.Reference == p.Link[1].Other.Reference {
+	if len(r.Merges) != 2 || len(p.Link) != 2 || value(p.Link[0].Other.Reference) == value(p.Link[1].Other.Reference) {
 		t.Errorf("survivor of two merges: %d merges, links %+v", len(r.Merges), p.Link)
 	}
 	if string(r.Merges[0].Survivor.JSON) != string(r.Merges[1].Survivor.JSON) {

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
-// mapOrders maps ORM^O01 and OML^O21: one ServiceRequest per order group.
+// mapOrders maps ORM^O01 and OML^O21: one ServiceRequest per order group,
+// and the group's OBX (observations supporting the order: fasting,
+// pregnancy, date of last vaccination) as Observations the ServiceRequest
+// lists in supportingInfo.
 func (m *mapper) mapOrders() error {
 	if err := m.mapPatient(); err != nil {
 		return err
@@ -18,59 +21,91 @@ func (m *mapper) mapOrders() error {
 		return errors.New("no ORC or OBR segment")
 	}
 	for _, o := range groups {
-		m.serviceRequest(o, "order")
+		sr := m.serviceRequest(o, fhir.RequestIntentOrder)
+		for i, s := range o.obx {
+			obs := m.contextObservation(s, "ServiceRequest/"+*sr.Id, i)
+			switch {
+			case obs == nil:
+			case m.add("Observation", *obs.Id, obs):
+				sr.SupportingInfo = append(sr.SupportingInfo, *ref("Observation", *obs.Id))
+			default:
+				m.warn("OBX", "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
+			}
+		}
 	}
 	return nil
 }
 
-var orderStatus = map[string]string{ // table 0038 (ORC-5) → ServiceRequest.status
-	"A": "active", "CA": "revoked", "CM": "completed", "DC": "revoked", "ER": "entered-in-error",
-	"HD": "on-hold", "IP": "active", "RP": "revoked", "SC": "active",
+// Short names for the ServiceRequest statuses the tables use most.
+const (
+	requestActive    = fhir.RequestStatusActive
+	requestRevoked   = fhir.RequestStatusRevoked
+	requestOnHold    = fhir.RequestStatusOnHold
+	requestCompleted = fhir.RequestStatusCompleted
+)
+
+var orderStatus = map[string]fhir.RequestStatus{ // table 0038 (ORC-5) → ServiceRequest.status
+	"A": requestActive, "CA": requestRevoked, "CM": requestCompleted, "DC": requestRevoked, "ER": fhir.RequestStatusEnteredInError,
+	"HD": requestOnHold, "IP": requestActive, "RP": requestRevoked, "SC": requestActive,
 }
 
-var orderControl = map[string]string{ // table 0119 (ORC-1) → ServiceRequest.status
-	"NW": "active", "CA": "revoked", "OC": "revoked", "DC": "revoked", "OD": "revoked", "CR": "revoked",
-	"HD": "on-hold", "OH": "on-hold", "RL": "active", "XO": "active", "XX": "active", "SC": "active",
-	"SN": "active", "NA": "active", "RP": "revoked", "RO": "active", "PA": "active",
+var orderControl = map[string]fhir.RequestStatus{ // table 0119 (ORC-1) → ServiceRequest.status
+	"NW": requestActive, "CA": requestRevoked, "OC": requestRevoked, "DC": requestRevoked, "OD": requestRevoked, "CR": requestRevoked,
+	"HD": requestOnHold, "OH": requestOnHold, "RL": requestActive, "XO": requestActive, "XX": requestActive, "SC": requestActive,
+	"SN": requestActive, "NA": requestActive, "RP": requestRevoked, "RO": requestActive, "PA": requestActive,
 }
 
-var priorities = map[string]string{"S": "stat", "A": "asap", "R": "routine", "P": "urgent", "T": "urgent", "C": "urgent"}
+var priorities = map[string]fhir.RequestPriority{
+	"S": fhir.RequestPriorityStat, "A": fhir.RequestPriorityAsap, "R": fhir.RequestPriorityRoutine,
+	"P": fhir.RequestPriorityUrgent, "T": fhir.RequestPriorityUrgent, "C": fhir.RequestPriorityUrgent,
+}
+
+// priority looks up a priority code (table 0027), or nil.
+func priority(code string) *fhir.RequestPriority {
+	p, ok := priorities[strings.ToUpper(code)]
+	if !ok {
+		return nil
+	}
+	return &p
+}
 
 // serviceRequest maps one ORC/OBR group to a ServiceRequest and returns it.
 // Status comes from ORC-5 when sent, else ORC-1; a cancel (CA) is revoked.
-func (m *mapper) serviceRequest(o *order, intent string) *fhirr4.ServiceRequest {
+func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.ServiceRequest {
 	placer, filler := m.orderIDs(o)
-	sr := &fhirr4.ServiceRequest{Base: fhirr4.Base{Type: "ServiceRequest"}, Intent: intent, Subject: *m.subject(), Encounter: m.encounter}
-	sr.ID = makeID("ServiceRequest", m.orderKey(o, placer, filler)...)
-	for _, id := range []*fhirr4.Identifier{placer, filler} {
+	id := makeID("ServiceRequest", m.orderKey(o, placer, filler)...)
+	sr := &fhir.ServiceRequest{Id: &id, Intent: intent, Subject: *m.subject(), Encounter: m.encounter}
+	for _, id := range []*fhir.Identifier{placer, filler} {
 		if id != nil {
 			sr.Identifier = append(sr.Identifier, *id)
 		}
 	}
+	status, known := fhir.RequestStatus(0), false
 	if o.hasORC {
-		sr.Status = orderStatus[strings.ToUpper(fieldText(o.orc, 5))]
-		if sr.Status == "" {
-			sr.Status = orderControl[strings.ToUpper(fieldText(o.orc, 1))]
+		status, known = orderStatus[strings.ToUpper(fieldText(o.orc, 5))]
+		if !known {
+			status, known = orderControl[strings.ToUpper(fieldText(o.orc, 1))]
 		}
-		sr.AuthoredOn = m.dateTime(fieldText(o.orc, 9))
+		sr.AuthoredOn = opt(m.dateTime(fieldText(o.orc, 9)))
 		for _, r := range reps(o.orc, 12) {
 			if rf := m.practitioner(r); rf != nil {
 				sr.Requester = rf
 				break
 			}
 		}
-		sr.Priority = priorities[strings.ToUpper(comp(o.orc.Field(7).Rep(1), 6))]
+		sr.Priority = priority(comp(o.orc.Field(7).Rep(1), 6))
 	}
-	if sr.Status == "" && o.hasOBR {
-		if s := drStatus[strings.ToUpper(fieldText(o.obr, 25))]; s == "final" || s == "corrected" {
-			sr.Status = "completed"
+	if !known && o.hasOBR {
+		if s, ok := drStatus[strings.ToUpper(fieldText(o.obr, 25))]; ok && (s == fhir.DiagnosticReportStatusFinal || s == fhir.DiagnosticReportStatusCorrected) {
+			status, known = requestCompleted, true
 		}
 	}
-	if sr.Status == "" {
-		sr.Status = "unknown"
+	if !known {
+		status = fhir.RequestStatusUnknown
 	}
-	if tq1, ok := m.msg.Segment("TQ1"); ok && sr.Priority == "" {
-		sr.Priority = priorities[strings.ToUpper(fieldText(tq1, 9))]
+	sr.Status = status
+	if tq1, ok := m.msg.Segment("TQ1"); ok && sr.Priority == nil {
+		sr.Priority = priority(fieldText(tq1, 9))
 	}
 	if o.hasOBR {
 		sr.Code = m.cwe(o.obr.Field(4).Rep(1))
@@ -82,8 +117,8 @@ func (m *mapper) serviceRequest(o *order, intent string) *fhirr4.ServiceRequest 
 				}
 			}
 		}
-		if sr.Priority == "" {
-			sr.Priority = priorities[strings.ToUpper(fieldText(o.obr, 5))]
+		if sr.Priority == nil {
+			sr.Priority = priority(fieldText(o.obr, 5))
 		}
 		for _, r := range reps(o.obr, 31) {
 			if cc := m.cwe(r); cc != nil {
@@ -91,6 +126,12 @@ func (m *mapper) serviceRequest(o *order, intent string) *fhirr4.ServiceRequest 
 			}
 		}
 	}
-	m.add(sr)
+	if !m.add("ServiceRequest", id, sr) {
+		// A second group with the same order number: keep adding to the
+		// ServiceRequest the first one made.
+		if prev, ok := m.added("ServiceRequest", id).(*fhir.ServiceRequest); ok {
+			return prev
+		}
+	}
 	return sr
 }

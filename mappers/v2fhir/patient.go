@@ -5,8 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 	"github.com/shch/fhirgw/mappers/idcard"
 )
 
@@ -52,20 +53,21 @@ func (m *mapper) identifierSystem(ns, uid, uidType string) string {
 
 // cx maps a CX repetition to an Identifier and reports whether it is a
 // citizen ID card.
-func (m *mapper) cx(r hl7v2.Rep) (*fhirr4.Identifier, bool) {
-	value := comp(r, 1)
-	if value == "" {
+func (m *mapper) cx(r hl7v2.Rep) (*fhir.Identifier, bool) {
+	v := comp(r, 1)
+	if v == "" {
 		return nil, false
 	}
 	ns, uid, uidType, typ := sub(r, 4, 1), sub(r, 4, 2), sub(r, 4, 3), strings.ToUpper(comp(r, 5))
-	id := &fhirr4.Identifier{Value: value}
+	id := &fhir.Identifier{Value: &v}
 	if typ != "" {
 		id.Type = codeOnly(v20203, typ, "")
 	}
-	id.System = m.identifierSystem(ns, uid, uidType)
+	sys := m.identifierSystem(ns, uid, uidType)
+	id.System = opt(sys)
 	card := m.cfg.isIDCardAuthority(ns) || m.cfg.isIDCardAuthority(uid) ||
-		id.System == IDCardSystemWST500 || id.System == IDCardSystemHL7CN ||
-		idCardTypes[typ] && idcard.Looks(value)
+		sys == IDCardSystemWST500 || sys == IDCardSystemHL7CN ||
+		idCardTypes[typ] && idcard.Looks(v)
 	if card {
 		m.markIDCard(id)
 	}
@@ -73,20 +75,37 @@ func (m *mapper) cx(r hl7v2.Rep) (*fhirr4.Identifier, bool) {
 	return id, card
 }
 
-func (m *mapper) markIDCard(id *fhirr4.Identifier) {
-	id.Value = idcard.Normalize(id.Value)
-	id.System = m.cfg.IDCardSystem
-	id.Use = "official"
-	id.Type = &fhirr4.CodeableConcept{
-		Coding: []fhirr4.Coding{{System: v20203, Code: "NI", Display: "National unique individual identifier"}},
-		Text:   "居民身份证",
+func (m *mapper) markIDCard(id *fhir.Identifier) {
+	id.Value = opt(idcard.Normalize(value(id.Value)))
+	id.System = opt(m.cfg.IDCardSystem)
+	id.Use = ptr(fhir.IdentifierUseOfficial)
+	id.Type = &fhir.CodeableConcept{
+		Coding: []fhir.Coding{{System: ptr(v20203), Code: ptr("NI"), Display: ptr("National unique individual identifier")}},
+		Text:   ptr("居民身份证"),
 	}
 }
 
-var genders = map[string]string{
-	"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown", "N": "unknown",
+var genders = map[string]fhir.AdministrativeGender{
+	"M": fhir.AdministrativeGenderMale, "F": fhir.AdministrativeGenderFemale,
+	"O": fhir.AdministrativeGenderOther, "A": fhir.AdministrativeGenderOther,
+	"U": fhir.AdministrativeGenderUnknown, "N": fhir.AdministrativeGenderUnknown,
 	// GB/T 2261.1: 0 unknown, 1 male, 2 female, 9 not stated.
-	"0": "unknown", "1": "male", "2": "female", "9": "unknown",
+	"0": fhir.AdministrativeGenderUnknown, "1": fhir.AdministrativeGenderMale,
+	"2": fhir.AdministrativeGenderFemale, "9": fhir.AdministrativeGenderUnknown,
+}
+
+// gender looks up an administrative sex code (PID-8, NK1-15).
+func gender(code string) *fhir.AdministrativeGender {
+	g, ok := genders[strings.ToUpper(code)]
+	if !ok {
+		return nil
+	}
+	return &g
+}
+
+// sameIdentifier reports whether a and b have the same system and value.
+func sameIdentifier(a, b fhir.Identifier) bool {
+	return value(a.System) == value(b.System) && value(a.Value) == value(b.Value)
 }
 
 // mapPatient maps PID (with PD1 and NK1) to the Patient every other
@@ -102,12 +121,12 @@ func (m *mapper) mapPatient() error {
 
 // patientFrom maps one PID segment (a merge message has one per pair) and makes
 // it the message's current Patient.
-func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
-	p := &fhirr4.Patient{Base: fhirr4.Base{Type: "Patient"}}
-	var primary, card *fhirr4.Identifier
-	add := func(id *fhirr4.Identifier) {
+func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
+	p := &fhir.Patient{}
+	var primary, card *fhir.Identifier
+	add := func(id *fhir.Identifier) {
 		for _, have := range p.Identifier {
-			if have.System == id.System && have.Value == id.Value {
+			if sameIdentifier(have, *id) {
 				return
 			}
 		}
@@ -119,7 +138,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 			continue
 		}
 		if isCard {
-			m.checkIDCard(pid, "PID-3["+itoa(i+1)+"]", id.Value)
+			m.checkIDCard(pid, "PID-3["+itoa(i+1)+"]", value(id.Value))
 			if card == nil {
 				card = id
 			}
@@ -140,23 +159,23 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 	}
 	if v := fieldText(pid, 19); v != "" {
 		// Chinese senders put the ID card number in PID-19 (SSN in the US).
-		id := &fhirr4.Identifier{Value: v}
+		id := &fhir.Identifier{Value: &v}
 		if idcard.Looks(v) {
 			m.markIDCard(id)
-			m.checkIDCard(pid, "PID-19", id.Value)
+			m.checkIDCard(pid, "PID-19", value(id.Value))
 			if card == nil {
 				card = id
 			}
 		} else {
-			id.System = "http://hl7.org/fhir/sid/us-ssn"
+			id.System = ptr("http://hl7.org/fhir/sid/us-ssn")
 			id.Type = codeOnly(v20203, "SB", "Social Beneficiary Identifier")
 		}
 		add(id)
 	}
 	if r := pid.Field(20).Rep(1); comp(r, 1) != "" {
-		id := &fhirr4.Identifier{Value: comp(r, 1), Type: codeOnly(v20203, "DL", "Driver's license number")}
+		id := &fhir.Identifier{Value: ptr(comp(r, 1)), Type: codeOnly(v20203, "DL", "Driver's license number")}
 		if a := comp(r, 2); a != "" {
-			id.System = m.identifierSystem(a, "", "")
+			id.System = opt(m.identifierSystem(a, "", ""))
 		}
 		add(id)
 	}
@@ -170,11 +189,12 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 	if key == nil {
 		return nil, errors.New("PID has no patient identifier (PID-2, PID-3, PID-4, PID-19)")
 	}
-	p.ID = makeID("Patient", key.System, key.Value)
-	m.patientID, m.patientKey = p.ID, key
-	m.patientRef = "Patient/" + p.ID
+	id := makeID("Patient", value(key.System), value(key.Value))
+	p.Id = &id
+	m.patientID, m.patientKey = id, key
+	m.patientRef = "Patient/" + id
 	if m.cfg.ConditionalPatient {
-		m.patientRef = "urn:uuid:" + p.ID
+		m.patientRef = "urn:uuid:" + id
 	}
 
 	for _, f := range []int{5, 9} {
@@ -184,10 +204,10 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 			}
 		}
 	}
-	p.BirthDate = date(pid.Field(7).Rep(1).Component(1).String())
+	p.BirthDate = opt(date(pid.Field(7).Rep(1).Component(1).String()))
 	sex := strings.ToUpper(fieldText(pid, 8))
-	p.Gender = genders[sex]
-	if sex != "" && p.Gender == "" {
+	p.Gender = gender(sex)
+	if sex != "" && p.Gender == nil {
 		m.warn("PID", "PID-8", "SEX_UNMAPPED", "administrative sex %q not in table 0001 or GB/T 2261.1", sex)
 	}
 	for _, r := range reps(pid, 11) {
@@ -197,11 +217,11 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 	}
 	for _, t := range []struct {
 		field int
-		use   string
-	}{{13, "home"}, {14, "work"}, {40, ""}} {
+		use   *fhir.ContactPointUse
+	}{{13, ptr(fhir.ContactPointUseHome)}, {14, ptr(fhir.ContactPointUseWork)}, {40, nil}} {
 		for _, r := range reps(pid, t.field) {
 			if c := xtn(r); c != nil {
-				if c.Use == "" {
+				if c.Use == nil {
 					c.Use = t.use
 				}
 				p.Telecom = append(p.Telecom, *c)
@@ -210,7 +230,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 	}
 	if r := pid.Field(15).Rep(1); !r.IsEmpty() {
 		if cc := m.cwe(r); cc != nil {
-			p.Communication = []fhirr4.Communication{{Language: *cc}}
+			p.Communication = []fhir.PatientCommunication{{Language: *cc}}
 		}
 	}
 	if r := pid.Field(16).Rep(1); !r.IsEmpty() {
@@ -233,7 +253,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 		p.MultipleBirthBoolean = &f
 	}
 	if dt := m.dateTime(pid.Field(29).Rep(1).Component(1).String()); dt != "" {
-		p.DeceasedDateTime = dt
+		p.DeceasedDateTime = &dt
 	} else {
 		switch strings.ToUpper(fieldText(pid, 30)) {
 		case "Y":
@@ -245,7 +265,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 		}
 	}
 	if card != nil {
-		m.crossCheckIDCard(card.Value, p)
+		m.crossCheckIDCard(value(card.Value), p)
 	}
 	for _, nk := range m.msg.AllSegments("NK1") {
 		if c := m.contact(nk); c != nil {
@@ -259,8 +279,8 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhirr4.Patient, error) {
 			}
 		}
 	}
-	m.res = append([]fhirr4.Resource{p}, m.res...) // the Patient first in the Bundle
-	m.seen["Patient/"+p.ID] = true
+	m.res = append([]Entry{{Type: "Patient", ID: id, Resource: p}}, m.res...) // the Patient first in the Bundle
+	m.seen["Patient/"+id] = true
 	return p, nil
 }
 
@@ -279,22 +299,22 @@ func (m *mapper) checkIDCard(seg hl7v2.Segment, field, v string) {
 
 // crossCheckIDCard warns when the birth date or sex encoded in the card
 // disagree with PID-7 / PID-8.
-func (m *mapper) crossCheckIDCard(v string, p *fhirr4.Patient) {
+func (m *mapper) crossCheckIDCard(v string, p *fhir.Patient) {
 	n, err := idcard.Parse(v)
 	if err != nil && !errors.Is(err, idcard.ErrCheck) {
 		return
 	}
-	if bd := n.BirthDate.Format(time.DateOnly); p.BirthDate != "" && len(p.BirthDate) == 10 && bd != p.BirthDate {
-		m.warn("PID", "PID-7", "IDCARD_BIRTHDATE", "birth date %s disagrees with the ID card's %s", p.BirthDate, bd)
+	if bd, birth := n.BirthDate.Format(time.DateOnly), value(p.BirthDate); len(birth) == 10 && bd != birth {
+		m.warn("PID", "PID-7", "IDCARD_BIRTHDATE", "birth date %s disagrees with the ID card's %s", birth, bd)
 	}
-	if (p.Gender == "male" || p.Gender == "female") && p.Gender != n.Sex.String() {
-		m.warn("PID", "PID-8", "IDCARD_SEX", "sex %s disagrees with the ID card's %s", p.Gender, n.Sex)
+	if g := p.Gender; g != nil && (*g == fhir.AdministrativeGenderMale || *g == fhir.AdministrativeGenderFemale) && g.Code() != n.Sex.String() {
+		m.warn("PID", "PID-8", "IDCARD_SEX", "sex %s disagrees with the ID card's %s", g.Code(), n.Sex)
 	}
 }
 
 // contact maps NK1 to Patient.contact.
-func (m *mapper) contact(nk hl7v2.Segment) *fhirr4.PatientContact {
-	c := &fhirr4.PatientContact{}
+func (m *mapper) contact(nk hl7v2.Segment) *fhir.PatientContact {
+	c := &fhir.PatientContact{}
 	if r := nk.Field(2).Rep(1); !r.IsEmpty() {
 		c.Name = xpn(r, 0)
 	}
@@ -313,18 +333,18 @@ func (m *mapper) contact(nk hl7v2.Segment) *fhirr4.PatientContact {
 	}
 	for _, t := range []struct {
 		field int
-		use   string
-	}{{5, "home"}, {6, "work"}, {40, ""}} {
+		use   *fhir.ContactPointUse
+	}{{5, ptr(fhir.ContactPointUseHome)}, {6, ptr(fhir.ContactPointUseWork)}, {40, nil}} {
 		for _, r := range reps(nk, t.field) {
 			if cp := xtn(r); cp != nil {
-				if cp.Use == "" {
+				if cp.Use == nil {
 					cp.Use = t.use
 				}
 				c.Telecom = append(c.Telecom, *cp)
 			}
 		}
 	}
-	c.Gender = genders[strings.ToUpper(fieldText(nk, 15))]
+	c.Gender = gender(fieldText(nk, 15))
 	c.Period = m.period(fieldText(nk, 8), fieldText(nk, 9))
 	if c.Name == nil && c.Address == nil && len(c.Telecom) == 0 {
 		return nil
@@ -334,25 +354,27 @@ func (m *mapper) contact(nk hl7v2.Segment) *fhirr4.PatientContact {
 
 // practitioner maps an XCN to a Practitioner resource (id from XCN.1 and
 // its authority XCN.9, else from the name) and returns a reference to it.
-func (m *mapper) practitioner(r hl7v2.Rep) *fhirr4.Reference {
+func (m *mapper) practitioner(r hl7v2.Rep) *fhir.Reference {
 	idv := comp(r, 1)
 	name := xpn(r, 1)
 	if idv == "" && name == nil {
 		return nil
 	}
-	pr := &fhirr4.Practitioner{Base: fhirr4.Base{Type: "Practitioner"}}
+	pr := &fhir.Practitioner{}
 	if name != nil {
-		pr.Name = []fhirr4.HumanName{*name}
+		pr.Name = []fhir.HumanName{*name}
 	}
+	var id string
 	if idv != "" {
 		sys := m.identifierSystem(sub(r, 9, 1), sub(r, 9, 2), sub(r, 9, 3))
-		pr.Identifier = []fhirr4.Identifier{{System: sys, Value: idv}}
-		pr.ID = makeID("Practitioner", sys, idv)
+		pr.Identifier = []fhir.Identifier{{System: opt(sys), Value: &idv}}
+		id = makeID("Practitioner", sys, idv)
 	} else {
-		pr.ID = makeID("Practitioner", m.sender, name.Text, name.Family)
+		id = makeID("Practitioner", m.sender, value(name.Text), value(name.Family))
 	}
-	m.add(pr)
-	rf := ref("Practitioner", pr.ID)
+	pr.Id = &id
+	m.add("Practitioner", id, pr)
+	rf := ref("Practitioner", id)
 	if name != nil {
 		rf.Display = name.Text
 	}

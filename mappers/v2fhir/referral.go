@@ -2,10 +2,12 @@ package v2fhir
 
 import (
 	"errors"
+	"slices"
 	"strings"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // Two-way referral (双向转诊): a community health centre refers a resident
@@ -20,23 +22,28 @@ var referralTriggers = map[string]bool{"I12": true, "I13": true, "I14": true}
 
 const (
 	v20283   = "http://terminology.hl7.org/CodeSystem/v2-0283"
+	v20284   = "http://terminology.hl7.org/CodeSystem/v2-0284"
 	snomedCT = "http://snomed.info/sct"
 )
 
+// referralCategory names the table 0284 codes of RF1-5.
+var referralCategory = map[string]string{"A": "Ambulatory", "E": "Emergency", "I": "Inpatient", "O": "Outpatient"}
+
 // referralStatus maps RF1-1 (table 0283, plus the hold and cancel codes
 // sites send) to ServiceRequest.status.
-var referralStatus = map[string]string{
-	"P": "active", "A": "active", "R": "revoked", "E": "revoked", "H": "on-hold",
-	"C": "revoked", "CA": "revoked", "CM": "completed", "COMPLETED": "completed",
+var referralStatus = map[string]fhir.RequestStatus{
+	"P": requestActive, "A": requestActive, "R": requestRevoked, "E": requestRevoked, "H": requestOnHold,
+	"C": requestRevoked, "CA": requestRevoked, "CM": requestCompleted, "COMPLETED": requestCompleted,
 }
 
 // referralStatusDisplay names the table 0283 codes for Task.businessStatus.
 var referralStatusDisplay = map[string]string{"A": "Accepted", "E": "Expired", "P": "Pending", "R": "Rejected"}
 
 // taskStatus maps RF1-1 of a response (RRI) to Task.status.
-var rriTaskStatus = map[string]string{
-	"A": "accepted", "R": "rejected", "CM": "completed", "COMPLETED": "completed",
-	"H": "on-hold", "C": "cancelled", "CA": "cancelled", "E": "failed", "P": "received",
+var rriTaskStatus = map[string]fhir.TaskStatus{
+	"A": fhir.TaskStatusAccepted, "R": fhir.TaskStatusRejected, "CM": fhir.TaskStatusCompleted,
+	"COMPLETED": fhir.TaskStatusCompleted, "H": fhir.TaskStatusOnHold, "C": fhir.TaskStatusCancelled,
+	"CA": fhir.TaskStatusCancelled, "E": fhir.TaskStatusFailed, "P": fhir.TaskStatusReceived,
 }
 
 // mapReferral maps REF^I12-I14 and RRI^I12-I14.
@@ -55,30 +62,45 @@ func (m *mapper) mapReferral(code, trigger string) error {
 	}
 	status := strings.ToUpper(fieldText(rf1, 1))
 
-	sr := &fhirr4.ReferralRequest{ServiceRequest: fhirr4.ServiceRequest{
-		Base:       fhirr4.Base{Type: "ServiceRequest", ID: makeID("ServiceRequest", key...)},
+	srID := makeID("ServiceRequest", key...)
+	sr := &fhir.ServiceRequest{
+		Id:         &srID,
 		Identifier: ids,
-		Intent:     "order",
-		Category:   []fhirr4.CodeableConcept{*codeOnly(snomedCT, "3457005", "Patient referral")},
-		Priority:   priorities[strings.ToUpper(fieldText(rf1, 2))],
+		Intent:     fhir.RequestIntentOrder,
+		Category:   []fhir.CodeableConcept{*codeOnly(snomedCT, "3457005", "Patient referral")},
+		Priority:   priority(fieldText(rf1, 2)),
 		Code:       m.cwe(rf1.Field(3).Rep(1)),
 		Subject:    *m.subject(),
 		Encounter:  m.encounter,
-		AuthoredOn: m.dateTime(fieldText(rf1, 7)),
-	}}
-	if sr.AuthoredOn == "" {
-		sr.AuthoredOn = m.dateTime(fieldText(rf1, 9)) // process date
+		AuthoredOn: opt(m.dateTime(fieldText(rf1, 7))),
 	}
+	if sr.AuthoredOn == nil {
+		sr.AuthoredOn = opt(m.dateTime(fieldText(rf1, 9))) // process date
+	}
+	if cc := m.cwe(rf1.Field(5).Rep(1)); cc != nil {
+		// RF1-5 referral category (table 0284: inpatient, outpatient,
+		// ambulatory, emergency) sits beside the fixed referral category.
+		if len(cc.Coding) > 0 && cc.Coding[0].System == nil {
+			if d, ok := referralCategory[strings.ToUpper(value(cc.Coding[0].Code))]; ok {
+				cc.Coding[0].System = ptr(v20284)
+				if cc.Coding[0].Display == nil {
+					cc.Coding[0].Display = &d
+				}
+			}
+		}
+		sr.Category = append(sr.Category, *cc)
+	}
+	sr.Insurance = m.authorizations()
 	sr.OccurrencePeriod = m.period(fieldText(rf1, 7), fieldText(rf1, 8))
 	switch s, known := referralStatus[status]; {
 	case trigger == "I14":
-		sr.Status = "revoked"
+		sr.Status = requestRevoked
 	case known:
 		sr.Status = s
 	case status == "":
-		sr.Status = "active"
+		sr.Status = requestActive
 	default:
-		sr.Status = "unknown"
+		sr.Status = fhir.RequestStatusUnknown
 		m.warn("RF1", "RF1-1", "STATUS_UNMAPPED", "referral status %q has no mapping", status)
 	}
 	for _, r := range reps(rf1, 10) {
@@ -90,11 +112,11 @@ func (m *mapper) mapReferral(code, trigger string) error {
 		if cc := m.cwe(dg1.Field(3).Rep(1)); cc != nil {
 			sr.ReasonCode = append(sr.ReasonCode, *cc)
 		} else if t := fieldText(dg1, 4); t != "" {
-			sr.ReasonCode = append(sr.ReasonCode, fhirr4.CodeableConcept{Text: t})
+			sr.ReasonCode = append(sr.ReasonCode, *textOnly(t))
 		}
 	}
 
-	var requester, owner *fhirr4.Reference
+	var requester, owner *fhir.Reference
 	for _, prd := range m.msg.AllSegments("PRD") {
 		for _, role := range reps(prd, 1) {
 			switch strings.ToUpper(comp(role, 1)) {
@@ -113,77 +135,86 @@ func (m *mapper) mapReferral(code, trigger string) error {
 		}
 	}
 	sr.Requester = requester
-	m.add(sr)
+	for i, pr1 := range m.msg.AllSegments("PR1") {
+		// A PR1 sent twice maps to one Procedure, listed once.
+		if id := m.mapProcedure(pr1, i); id != "" && !slices.ContainsFunc(sr.SupportingInfo, func(r fhir.Reference) bool {
+			return value(r.Reference) == "Procedure/"+id
+		}) {
+			sr.SupportingInfo = append(sr.SupportingInfo, *ref("Procedure", id))
+		}
+	}
+	m.add("ServiceRequest", srID, sr)
 
-	t := &fhirr4.Task{
-		Base:         fhirr4.Base{Type: "Task", ID: makeID("Task", key...)},
+	taskID := makeID("Task", key...)
+	t := &fhir.Task{
+		Id:           &taskID,
 		Identifier:   ids,
 		Intent:       "order",
 		Priority:     sr.Priority,
 		Code:         codeOnly("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request"),
-		Focus:        ref("ServiceRequest", sr.ID),
+		Focus:        ref("ServiceRequest", srID),
 		For:          m.subject(),
 		Encounter:    m.encounter,
 		AuthoredOn:   sr.AuthoredOn,
-		LastModified: m.dateTime(m.msg.Get("MSH-7.1")),
+		LastModified: opt(m.dateTime(m.msg.Get("MSH-7.1"))),
 		Requester:    requester,
 		Owner:        owner,
 	}
 	if p := m.period("", fieldText(rf1, 8)); p != nil {
-		t.Restriction = &fhirr4.TaskRestriction{Period: p} // fulfil before the referral expires
+		t.Restriction = &fhir.TaskRestriction{Period: p} // fulfil before the referral expires
 	}
 	if len(sr.ReasonCode) > 0 {
 		t.ReasonCode = &sr.ReasonCode[0]
 	}
 	t.Status = taskStatus(code, trigger, status)
 	t.BusinessStatus = m.businessStatus(rf1, trigger, t.Status)
-	m.add(t)
+	m.add("Task", taskID, t)
 	return nil
 }
 
 // taskStatus is the two-way referral workflow: a referral is requested,
 // the hospital accepts or rejects it and completes it, and the centre may
 // cancel it.
-func taskStatus(code, trigger, rf1Status string) string {
+func taskStatus(code, trigger, rf1Status string) fhir.TaskStatus {
 	switch {
 	case trigger == "I14":
-		return "cancelled"
+		return fhir.TaskStatusCancelled
 	case code == "RRI":
 		if s, ok := rriTaskStatus[rf1Status]; ok {
 			return s
 		}
-		return "received"
+		return fhir.TaskStatusReceived
 	}
 	switch rf1Status {
 	case "H":
-		return "on-hold"
+		return fhir.TaskStatusOnHold
 	case "C", "CA":
-		return "cancelled"
+		return fhir.TaskStatusCancelled
 	case "E":
-		return "failed"
+		return fhir.TaskStatusFailed
 	}
-	return "requested"
+	return fhir.TaskStatusRequested
 }
 
 // businessStatus is RF1-1 as sent (with the table 0283 system when the
 // sender named none) and the workflow state as text.
-func (m *mapper) businessStatus(rf1 hl7v2.Segment, trigger, taskStatus string) *fhirr4.CodeableConcept {
+func (m *mapper) businessStatus(rf1 hl7v2.Segment, trigger string, taskStatus fhir.TaskStatus) *fhir.CodeableConcept {
 	if trigger == "I14" {
-		return &fhirr4.CodeableConcept{Text: taskStatus}
+		return textOnly(taskStatus.Code())
 	}
 	cc := m.cwe(rf1.Field(1).Rep(1))
 	if cc == nil {
-		return &fhirr4.CodeableConcept{Text: taskStatus}
+		return textOnly(taskStatus.Code())
 	}
-	if len(cc.Coding) > 0 && cc.Coding[0].System == "" {
-		if d, ok := referralStatusDisplay[strings.ToUpper(cc.Coding[0].Code)]; ok {
-			cc.Coding[0].System = v20283
-			if cc.Coding[0].Display == "" {
-				cc.Coding[0].Display = d
+	if len(cc.Coding) > 0 && cc.Coding[0].System == nil {
+		if d, ok := referralStatusDisplay[strings.ToUpper(value(cc.Coding[0].Code))]; ok {
+			cc.Coding[0].System = ptr(v20283)
+			if cc.Coding[0].Display == nil {
+				cc.Coding[0].Display = &d
 			}
 		}
 	}
-	cc.Text = taskStatus
+	cc.Text = ptr(taskStatus.Code())
 	return cc
 }
 
@@ -193,7 +224,7 @@ func (m *mapper) businessStatus(rf1 hl7v2.Segment, trigger, taskStatus string) *
 // assigning authority belongs to the party that made it, which is the
 // sender of a REF but the receiver of an RRI; so the key does not depend on
 // which side sent the message.
-func (m *mapper) referralIDs(rf1 hl7v2.Segment, response bool) (key []string, ids []fhirr4.Identifier, err error) {
+func (m *mapper) referralIDs(rf1 hl7v2.Segment, response bool) (key []string, ids []fhir.Identifier, err error) {
 	origin, other := m.sender, m.receiver()
 	if response {
 		origin, other = other, origin
@@ -204,9 +235,9 @@ func (m *mapper) referralIDs(rf1 hl7v2.Segment, response bool) (key []string, id
 	case orig != nil:
 		orig.Type = codeOnly(v20203, "PLAC", "Placer Identifier")
 		ids = append(ids, *orig)
-		key = []string{"referral", orig.System, orig.Value}
+		key = []string{"referral", value(orig.System), value(orig.Value)}
 	case ext != nil:
-		key = []string{"referral-external", ext.System, ext.Value}
+		key = []string{"referral-external", value(ext.System), value(ext.Value)}
 	default:
 		return nil, nil, errors.New("RF1 has no referral identifier (RF1-6, RF1-11)")
 	}
@@ -217,20 +248,20 @@ func (m *mapper) referralIDs(rf1 hl7v2.Segment, response bool) (key []string, id
 }
 
 // referralID maps an EI; owner stands in for a missing assigning authority.
-func (m *mapper) referralID(r hl7v2.Rep, owner string) *fhirr4.Identifier {
+func (m *mapper) referralID(r hl7v2.Rep, owner string) *fhir.Identifier {
 	v := comp(r, 1)
 	if v == "" {
 		return nil
 	}
 	ns, uid, uidType := comp(r, 2), comp(r, 3), comp(r, 4)
 	if ns != "" || uid != "" {
-		return &fhirr4.Identifier{System: m.identifierSystem(ns, uid, uidType), Value: v}
+		return &fhir.Identifier{System: opt(m.identifierSystem(ns, uid, uidType)), Value: &v}
 	}
 	sys := m.cfg.Senders[owner].DefaultSystem
 	if sys == "" && owner != "" {
 		sys = m.cfg.IdentifierSystemBase + strings.ReplaceAll(owner, " ", "-")
 	}
-	return &fhirr4.Identifier{System: sys, Value: v}
+	return &fhir.Identifier{System: opt(sys), Value: &v}
 }
 
 // receiver is the receiving facility (MSH-6), else application (MSH-5).
@@ -247,11 +278,11 @@ func (m *mapper) receiver() string {
 // (PRD-4.1), the PractitionerRole linking them. It returns the reference
 // that best names the party: the role, else the practitioner, else the
 // organisation.
-func (m *mapper) provider(prd hl7v2.Segment) *fhirr4.Reference {
+func (m *mapper) provider(prd hl7v2.Segment) *fhir.Reference {
 	org := m.prdOrganization(prd)
 	orgKey := ""
 	if org != nil {
-		orgKey = org.ID
+		orgKey = *org.Id
 	}
 	pr := m.prdPractitioner(prd, orgKey)
 	dept := comp(prd.Field(4).Rep(1), 1)
@@ -259,40 +290,42 @@ func (m *mapper) provider(prd hl7v2.Segment) *fhirr4.Reference {
 		return nil
 	}
 	if org != nil && (pr != nil || dept != "") {
-		role := &fhirr4.PractitionerRole{Base: fhirr4.Base{Type: "PractitionerRole"}, Organization: ref("Organization", org.ID)}
+		orgName := value(org.Name)
+		role := &fhir.PractitionerRole{Organization: ref("Organization", *org.Id)}
 		role.Organization.Display = org.Name
-		display := org.Name
+		display := orgName
 		prID := ""
 		if pr != nil {
-			prID = pr.ID
-			role.Practitioner = ref("Practitioner", pr.ID)
+			prID = *pr.Id
+			role.Practitioner = ref("Practitioner", prID)
 			if len(pr.Name) > 0 {
 				role.Practitioner.Display = pr.Name[0].Text
-				display = pr.Name[0].Text + " (" + org.Name + ")"
+				display = value(pr.Name[0].Text) + " (" + orgName + ")"
 			}
 		}
 		if dept != "" {
-			role.Specialty = []fhirr4.CodeableConcept{{Text: dept}}
+			role.Specialty = []fhir.CodeableConcept{*textOnly(dept)}
 		}
 		for _, r := range reps(prd, 5) {
 			if c := xtn(r); c != nil {
 				role.Telecom = append(role.Telecom, *c)
 			}
 		}
-		role.ID = makeID("PractitionerRole", prID, org.ID, dept)
-		m.add(role)
-		rf := ref("PractitionerRole", role.ID)
-		rf.Display = display
+		id := makeID("PractitionerRole", prID, *org.Id, dept)
+		role.Id = &id
+		m.add("PractitionerRole", id, role)
+		rf := ref("PractitionerRole", id)
+		rf.Display = opt(display)
 		return rf
 	}
 	if pr != nil {
-		rf := ref("Practitioner", pr.ID)
+		rf := ref("Practitioner", *pr.Id)
 		if len(pr.Name) > 0 {
 			rf.Display = pr.Name[0].Text
 		}
 		return rf
 	}
-	rf := ref("Organization", org.ID)
+	rf := ref("Organization", *org.Id)
 	rf.Display = org.Name
 	return rf
 }
@@ -301,7 +334,7 @@ func (m *mapper) provider(prd hl7v2.Segment) *fhirr4.Reference {
 // identifier with an assigning authority, else from the name: both sides
 // of a referral name the same hospital, and a sender-scoped key would give
 // the hospital a different id in the REF and in the RRI.
-func (m *mapper) prdOrganization(prd hl7v2.Segment) *fhirr4.Organization {
+func (m *mapper) prdOrganization(prd hl7v2.Segment) *fhir.Organization {
 	xon := prd.Field(10).Rep(1)
 	loc := prd.Field(4).Rep(1)
 	name := comp(xon, 1)
@@ -318,26 +351,30 @@ func (m *mapper) prdOrganization(prd hl7v2.Segment) *fhirr4.Organization {
 	if name == "" && idv == "" {
 		return nil
 	}
-	o := &fhirr4.Organization{Base: fhirr4.Base{Type: "Organization"}, Name: name}
+	o := &fhir.Organization{Name: opt(name)}
 	ns, uid, uidType := sub(xon, 6, 1), sub(xon, 6, 2), sub(xon, 6, 3)
+	sys := ""
 	if idv != "" {
-		id := fhirr4.Identifier{System: m.identifierSystem(ns, uid, uidType), Value: idv}
+		sys = m.identifierSystem(ns, uid, uidType)
+		id := fhir.Identifier{System: opt(sys), Value: &idv}
 		if t := comp(xon, 7); t != "" {
 			id.Type = codeOnly(v20203, t, "")
 		}
-		o.Identifier = []fhirr4.Identifier{id}
+		o.Identifier = []fhir.Identifier{id}
 	}
+	var id string
 	switch {
 	case idv != "" && (ns != "" || uid != ""):
-		o.ID = makeID("Organization", o.Identifier[0].System, idv)
+		id = makeID("Organization", sys, idv)
 	case name != "":
-		o.ID = makeID("Organization", "name", name)
+		id = makeID("Organization", "name", name)
 	default:
-		o.ID = makeID("Organization", o.Identifier[0].System, idv)
+		id = makeID("Organization", sys, idv)
 	}
+	o.Id = &id
 	for _, f := range []int{11, 3} {
 		if a := m.xad(prd.Field(f).Rep(1)); a != nil {
-			o.Address = []fhirr4.Address{*a}
+			o.Address = []fhir.Address{*a}
 			break
 		}
 	}
@@ -346,7 +383,7 @@ func (m *mapper) prdOrganization(prd hl7v2.Segment) *fhirr4.Organization {
 			o.Telecom = append(o.Telecom, *c)
 		}
 	}
-	m.add(o)
+	m.add("Organization", id, o)
 	return o
 }
 
@@ -354,16 +391,16 @@ func (m *mapper) prdOrganization(prd hl7v2.Segment) *fhirr4.Organization {
 // expiration). The identifier's system is named after the PLN type (a
 // licence or practising-certificate number is unique within it), else
 // after the organisation the provider works for.
-func (m *mapper) prdPractitioner(prd hl7v2.Segment, orgKey string) *fhirr4.Practitioner {
+func (m *mapper) prdPractitioner(prd hl7v2.Segment, orgKey string) *fhir.Practitioner {
 	name := xpn(prd.Field(2).Rep(1), 0)
 	pln := prd.Field(7).Rep(1)
 	idv := comp(pln, 1)
 	if name == nil && idv == "" {
 		return nil
 	}
-	pr := &fhirr4.Practitioner{Base: fhirr4.Base{Type: "Practitioner"}}
+	pr := &fhir.Practitioner{}
 	if name != nil {
-		pr.Name = []fhirr4.HumanName{*name}
+		pr.Name = []fhir.HumanName{*name}
 	}
 	scope := orgKey
 	if scope == "" {
@@ -376,13 +413,41 @@ func (m *mapper) prdPractitioner(prd hl7v2.Segment, orgKey string) *fhirr4.Pract
 		} else {
 			sys = m.cfg.IdentifierSystemBase + "org-" + scope
 		}
-		id := fhirr4.Identifier{System: sys, Value: idv}
-		id.Period = m.period("", comp(pln, 4))
-		pr.Identifier = []fhirr4.Identifier{id}
-		pr.ID = makeID("Practitioner", sys, idv)
+		pr.Identifier = []fhir.Identifier{{System: opt(sys), Value: &idv, Period: m.period("", comp(pln, 4))}}
+		pr.Id = ptr(makeID("Practitioner", sys, idv))
 	} else {
-		pr.ID = makeID("Practitioner", scope, name.Text, name.Family)
+		pr.Id = ptr(makeID("Practitioner", scope, value(name.Text), value(name.Family)))
 	}
-	m.add(pr)
+	m.add("Practitioner", *pr.Id, pr)
 	return pr
+}
+
+// authorizations maps the AUT segments (the payer's authorisation of the
+// referral or of a procedure) to logical references to the payer's
+// ClaimResponse: AUT-6 authorization identifier, AUT-3 payer name. The
+// full authorisation (AUT-4/5 period, AUT-7 reimbursement limit, AUT-8/9
+// treatment counts) would be a ClaimResponse of use preauthorization,
+// which needs the insurer as an Organization and the claim items; the
+// referral only needs to say under which authorisation it travels. An
+// identifier without an assigning authority belongs to the payer AUT-2.
+func (m *mapper) authorizations() []fhir.Reference {
+	var out []fhir.Reference
+	seen := map[string]bool{}
+	for _, aut := range m.msg.AllSegments("AUT") {
+		owner := fieldText(aut, 2)
+		if owner == "" {
+			owner = m.sender
+		}
+		id := m.referralID(aut.Field(6).Rep(1), owner)
+		if id == nil {
+			continue
+		}
+		k := value(id.System) + "|" + value(id.Value)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, fhir.Reference{Type: ptr("ClaimResponse"), Identifier: id, Display: opt(fieldText(aut, 3))})
+	}
+	return out
 }

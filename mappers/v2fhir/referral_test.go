@@ -6,10 +6,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
 // The testdata/referral messages follow one referral of a hypertensive
@@ -38,13 +40,13 @@ func mapReferralFile(t *testing.T, name string) *Result {
 	return r
 }
 
-func referralOf(t *testing.T, r *Result) (*fhirr4.ReferralRequest, *fhirr4.Task) {
+func referralOf(t *testing.T, r *Result) (*fhir.ServiceRequest, *fhir.Task) {
 	t.Helper()
 	srs, ts := r.Find("ServiceRequest"), r.Find("Task")
 	if len(srs) != 1 || len(ts) != 1 {
 		t.Fatalf("got %d ServiceRequests and %d Tasks, want 1 and 1", len(srs), len(ts))
 	}
-	return srs[0].Resource.(*fhirr4.ReferralRequest), ts[0].Resource.(*fhirr4.Task)
+	return srs[0].Resource.(*fhir.ServiceRequest), ts[0].Resource.(*fhir.Task)
 }
 
 func TestReferralWorkflow(t *testing.T) {
@@ -82,85 +84,87 @@ func TestReferralWorkflow(t *testing.T) {
 				t.Errorf("warnings: %+v", r.Warnings)
 			}
 			sr, task := referralOf(t, r)
-			srIDs[sr.ID], taskIDs[task.ID] = true, true
+			srIDs[*sr.Id], taskIDs[*task.Id] = true, true
 
-			if sr.Status != tc.srStatus || sr.Intent != "order" {
+			if sr.Status.Code() != tc.srStatus || sr.Intent.Code() != "order" {
 				t.Errorf("ServiceRequest status/intent = %s/%s, want %s/order", sr.Status, sr.Intent, tc.srStatus)
 			}
-			if len(sr.Category) != 1 || sr.Category[0].Coding[0].System != snomedCT || sr.Category[0].Coding[0].Code != "3457005" {
-				t.Errorf("category = %+v, want SNOMED 3457005", sr.Category)
+			// The fixed referral category, then RF1-5 (table 0284, O 门诊).
+			if len(sr.Category) != 2 || value(sr.Category[0].Coding[0].System) != snomedCT || value(sr.Category[0].Coding[0].Code) != "3457005" ||
+				value(sr.Category[1].Coding[0].System) != v20284 || value(sr.Category[1].Coding[0].Code) != "O" || value(sr.Category[1].Coding[0].Display) != "门诊" {
+				t.Errorf("category = %+v, want SNOMED 3457005 and RF1-5 v2-0284 O", sr.Category)
 			}
 			var ids []string
 			for _, id := range sr.Identifier {
-				ids = append(ids, id.System+"|"+id.Value)
+				ids = append(ids, value(id.System)+"|"+value(id.Value))
 			}
 			if strings.Join(ids, " ") != strings.Join(tc.identifiers, " ") {
 				t.Errorf("identifiers = %v, want %v", ids, tc.identifiers)
 			}
-			if sr.Priority != "asap" {
+			if code(sr.Priority) != "asap" {
 				t.Errorf("priority = %q, want asap (RF1-2 A)", sr.Priority)
 			}
-			if sr.Code == nil || sr.Code.Coding[0].Code != "MED" || sr.Code.Coding[0].System != "http://terminology.hl7.org/CodeSystem/v2-0281" {
+			if sr.Code == nil || value(sr.Code.Coding[0].Code) != "MED" || value(sr.Code.Coding[0].System) != "http://terminology.hl7.org/CodeSystem/v2-0281" {
 				t.Errorf("code = %+v, want MED from table 0281", sr.Code)
 			}
-			if sr.AuthoredOn != "2024-03-01T10:00:00+08:00" {
-				t.Errorf("authoredOn = %q", sr.AuthoredOn)
+			if value(sr.AuthoredOn) != "2024-03-01T10:00:00+08:00" {
+				t.Errorf("authoredOn = %q", value(sr.AuthoredOn))
 			}
-			if p := sr.OccurrencePeriod; p == nil || p.Start != "2024-03-01T10:00:00+08:00" || p.End != "2024-03-31" {
+			if p := sr.OccurrencePeriod; p == nil || value(p.Start) != "2024-03-01T10:00:00+08:00" || value(p.End) != "2024-03-31" {
 				t.Errorf("occurrencePeriod = %+v", p)
 			}
-			if len(sr.ReasonCode) == 0 || sr.ReasonCode[0].Coding[0].Code != "HTN" {
+			if len(sr.ReasonCode) == 0 || value(sr.ReasonCode[0].Coding[0].Code) != "HTN" {
 				t.Errorf("reasonCode = %+v, want RF1-10 HTN first", sr.ReasonCode)
 			}
 			wantDG1 := tc.file != "rri-i12-reject.hl7" && tc.file != "ref-i14.hl7"
-			if hasI10 := len(sr.ReasonCode) == 2 && sr.ReasonCode[1].Coding[0].Code == "I10"; hasI10 != wantDG1 {
+			if hasI10 := len(sr.ReasonCode) == 2 && value(sr.ReasonCode[1].Coding[0].Code) == "I10"; hasI10 != wantDG1 {
 				t.Errorf("reasonCode = %+v, DG1 I10 expected: %v", sr.ReasonCode, wantDG1)
 			}
-			if sr.Requester == nil || sr.Requester.Display != tc.requester || !strings.HasPrefix(sr.Requester.Reference, "PractitionerRole/") {
+			if sr.Requester == nil || value(sr.Requester.Display) != tc.requester || !strings.HasPrefix(value(sr.Requester.Reference), "PractitionerRole/") {
 				t.Errorf("requester = %+v, want %s", sr.Requester, tc.requester)
 			}
-			if len(sr.Performer) != tc.performerCount || sr.Performer[0].Display != tc.owner {
+			if len(sr.Performer) != tc.performerCount || value(sr.Performer[0].Display) != tc.owner {
 				t.Errorf("performer = %+v, want %s", sr.Performer, tc.owner)
 			}
 			pat := patientOf(t, r)
-			if sr.Subject.Reference != "Patient/"+pat.ID {
-				t.Errorf("subject = %s, want Patient/%s", sr.Subject.Reference, pat.ID)
+			if value(sr.Subject.Reference) != "Patient/"+*pat.Id {
+				t.Errorf("subject = %s, want Patient/%s", value(sr.Subject.Reference), *pat.Id)
 			}
 			hasCard := false
 			for _, id := range pat.Identifier {
-				hasCard = hasCard || id.System == IDCardSystemWST500 && id.Value == "11010519491231002X"
+				hasCard = hasCard || value(id.System) == IDCardSystemWST500 && value(id.Value) == "11010519491231002X"
 			}
-			if !hasCard || len(pat.Name) == 0 || pat.Name[0].Text != "张秀英" {
+			if !hasCard || len(pat.Name) == 0 || value(pat.Name[0].Text) != "张秀英" {
 				t.Errorf("patient = %+v, want 张秀英 with the ID card", pat)
 			}
 
-			if task.Status != tc.taskStatus || task.Intent != "order" {
+			if task.Status.Code() != tc.taskStatus || task.Intent != "order" {
 				t.Errorf("Task status/intent = %s/%s, want %s/order", task.Status, task.Intent, tc.taskStatus)
 			}
-			if task.Code == nil || task.Code.Coding[0].Code != "fulfill" {
+			if task.Code == nil || value(task.Code.Coding[0].Code) != "fulfill" {
 				t.Errorf("Task.code = %+v, want fulfill", task.Code)
 			}
-			if task.Focus == nil || task.Focus.Reference != "ServiceRequest/"+sr.ID {
-				t.Errorf("Task.focus = %+v, want ServiceRequest/%s", task.Focus, sr.ID)
+			if task.Focus == nil || value(task.Focus.Reference) != "ServiceRequest/"+*sr.Id {
+				t.Errorf("Task.focus = %+v, want ServiceRequest/%s", task.Focus, *sr.Id)
 			}
-			if task.For == nil || task.For.Reference != sr.Subject.Reference {
+			if task.For == nil || value(task.For.Reference) != value(sr.Subject.Reference) {
 				t.Errorf("Task.for = %+v", task.For)
 			}
-			if task.Requester == nil || *task.Requester != *sr.Requester {
+			if task.Requester == nil || !reflect.DeepEqual(task.Requester, sr.Requester) {
 				t.Errorf("Task.requester = %+v, want %+v", task.Requester, sr.Requester)
 			}
-			if task.Owner == nil || task.Owner.Display != tc.owner {
+			if task.Owner == nil || value(task.Owner.Display) != tc.owner {
 				t.Errorf("Task.owner = %+v, want %s", task.Owner, tc.owner)
 			}
 			bs := task.BusinessStatus
 			switch {
-			case bs == nil || bs.Text != tc.taskStatus:
+			case bs == nil || value(bs.Text) != tc.taskStatus:
 				t.Errorf("businessStatus = %+v, want text %s", bs, tc.taskStatus)
 			case tc.businessCode == "" && len(bs.Coding) != 0,
-				tc.businessCode != "" && (len(bs.Coding) == 0 || bs.Coding[0].Code != tc.businessCode):
+				tc.businessCode != "" && (len(bs.Coding) == 0 || value(bs.Coding[0].Code) != tc.businessCode):
 				t.Errorf("businessStatus = %+v, want code %q", bs, tc.businessCode)
 			}
-			if task.Restriction == nil || task.Restriction.Period.End != "2024-03-31" {
+			if task.Restriction == nil || value(task.Restriction.Period.End) != "2024-03-31" {
 				t.Errorf("Task.restriction = %+v, want the RF1-8 expiration", task.Restriction)
 			}
 			for _, e := range r.Resources {
@@ -208,9 +212,9 @@ func TestReferralParties(t *testing.T) {
 		t.Errorf("RRI has %d Practitioners, want 2", n)
 	}
 	for _, e := range ref.Find("PractitionerRole") {
-		role := e.Resource.(*fhirr4.PractitionerRole)
-		if role.Organization == nil || !ids(ref, "Organization")[strings.TrimPrefix(role.Organization.Reference, "Organization/")] {
-			t.Errorf("PractitionerRole %s points at %+v, not a mapped Organization", role.ID, role.Organization)
+		role := e.Resource.(*fhir.PractitionerRole)
+		if role.Organization == nil || !ids(ref, "Organization")[strings.TrimPrefix(value(role.Organization.Reference), "Organization/")] {
+			t.Errorf("PractitionerRole %s points at %+v, not a mapped Organization", *role.Id, role.Organization)
 		}
 	}
 }
@@ -307,11 +311,11 @@ func TestReferralEdgeCases(t *testing.T) {
 				t.Fatal(err)
 			}
 			sr, task := referralOf(t, r)
-			if sr.Status != tc.srStatus || task.Status != tc.taskStatus {
+			if sr.Status.Code() != tc.srStatus || task.Status.Code() != tc.taskStatus {
 				t.Errorf("status = %s/%s, want %s/%s", sr.Status, task.Status, tc.srStatus, tc.taskStatus)
 			}
-			if (sr.ID == wantSR.ID) != tc.sameKey {
-				t.Errorf("ServiceRequest id %s, same as the REF's: %v, want %v", sr.ID, sr.ID == wantSR.ID, tc.sameKey)
+			if (*sr.Id == *wantSR.Id) != tc.sameKey {
+				t.Errorf("ServiceRequest id %s, same as the REF's: %v, want %v", *sr.Id, *sr.Id == *wantSR.Id, tc.sameKey)
 			}
 			gotWarn := ""
 			for _, w := range r.Warnings {
@@ -325,6 +329,123 @@ func TestReferralEdgeCases(t *testing.T) {
 	// Without any referral number there is nothing to track.
 	if _, err := mapBytes([]byte(with(6, "")), Config{}); err == nil {
 		t.Error("no RF1-6 and no RF1-11: want an error")
+	}
+}
+
+// TestReferralProcedureAndAuthorization maps testdata/referral/
+// ref-i12-procedure.hl7: the centre refers a resident with suspected
+// coronary heart disease for admission (RF1-5 I), under the city medical
+// insurance bureau's referral filing number (AUT), with the ECG done at
+// the centre and an earlier ambulatory blood pressure monitoring (PR1).
+func TestReferralProcedureAndAuthorization(t *testing.T) {
+	msg := string(readReferral(t, "ref-i12-procedure.hl7"))
+	r := mustMap(t, parse(t, msg), Config{})
+	if len(r.Warnings) != 0 {
+		t.Errorf("warnings: %+v", r.Warnings)
+	}
+	sr, _ := referralOf(t, r)
+	if len(sr.Category) != 2 || value(sr.Category[1].Coding[0].System) != v20284 || value(sr.Category[1].Coding[0].Code) != "I" {
+		t.Errorf("category = %+v, want RF1-5 I (inpatient) second", sr.Category)
+	}
+	// RF1-10 repeats: both reasons, then the DG1 diagnosis.
+	var reasons []string
+	for _, rc := range sr.ReasonCode {
+		reasons = append(reasons, value(rc.Coding[0].Code))
+	}
+	if strings.Join(reasons, " ") != "CAD CP I25.1" {
+		t.Errorf("reasonCode = %v, want RF1-10 CAD CP then DG1 I25.1", reasons)
+	}
+	// AUT-6 under the payer AUT-2, as a logical ClaimResponse reference.
+	if len(sr.Insurance) != 1 {
+		t.Fatalf("insurance = %+v, want the AUT", sr.Insurance)
+	}
+	ins := sr.Insurance[0]
+	if value(ins.Type) != "ClaimResponse" || value(ins.Reference) != "" || ins.Identifier == nil ||
+		value(ins.Identifier.System) != "urn:fhirgw:v2:id:SHYB" || value(ins.Identifier.Value) != "ZZBA2024031000123" || value(ins.Display) != "上海市医疗保障局" {
+		t.Errorf("insurance = %+v %+v", ins, ins.Identifier)
+	}
+	ps := r.Find("Procedure")
+	if len(ps) != 2 {
+		t.Fatalf("%d Procedures, want 2", len(ps))
+	}
+	ecg, abpm := ps[0].Resource.(*fhir.Procedure), ps[1].Resource.(*fhir.Procedure)
+	pat := patientOf(t, r)
+	if value(ecg.Code.Coding[0].Code) != "89.52" || value(ecg.Code.Text) != "十二导联心电图" || value(ecg.Subject.Reference) != "Patient/"+*pat.Id ||
+		ecg.PerformedPeriod == nil || value(ecg.PerformedPeriod.End) != "2024-03-10T09:45:00+08:00" {
+		t.Errorf("ECG = %+v %+v", ecg.Code, ecg.PerformedPeriod)
+	}
+	if len(ecg.Performer) != 1 || ecg.Performer[0].Function != nil || value(ecg.Performer[0].Actor.Display) != "王芳" {
+		t.Errorf("ECG performer = %+v, want PR1-12 王芳 without a function", ecg.Performer)
+	}
+	if len(ecg.Identifier) != 1 || value(ecg.Identifier[0].Value) != "ECG20240310007" || len(ecg.ReasonCode) != 1 {
+		t.Errorf("ECG identifier %+v reason %+v", ecg.Identifier, ecg.ReasonCode)
+	}
+	if value(abpm.Code.Coding[0].Code) != "89.61" || value(abpm.PerformedDateTime) != "2024-02-25" || len(abpm.Identifier) != 0 {
+		t.Errorf("ABPM = %+v %q", abpm.Code, value(abpm.PerformedDateTime))
+	}
+	if len(sr.SupportingInfo) != 2 || value(sr.SupportingInfo[0].Reference) != "Procedure/"+*ecg.Id || value(sr.SupportingInfo[1].Reference) != "Procedure/"+*abpm.Id {
+		t.Errorf("supportingInfo = %v, want both Procedures", sr.SupportingInfo)
+	}
+
+	aut := func(msg string) string {
+		for _, s := range strings.Split(msg, "\r") {
+			if strings.HasPrefix(s, "AUT|") {
+				return s
+			}
+		}
+		t.Fatal("no AUT")
+		return ""
+	}(msg)
+	fields := strings.Split(aut, "|")
+	with := func(f int, v string) string {
+		fs := append([]string(nil), fields...)
+		fs[f] = v
+		return strings.Replace(msg, aut, strings.Join(fs, "|"), 1)
+	}
+	insurance := func(msg string) []fhir.Reference {
+		sr, _ := referralOf(t, mustMap(t, parse(t, msg), Config{}))
+		return sr.Insurance
+	}
+	for _, tc := range []struct {
+		name, msg string
+		want      []string // system|value
+	}{
+		{"authority on AUT-6", with(6, "ZZBA2024031000123^^2.16.156.10011.9.1^ISO"), []string{"urn:oid:2.16.156.10011.9.1|ZZBA2024031000123"}},
+		{"no payer id: the sender's", with(2, ""), []string{"urn:fhirgw:v2:id:SQ-CHC-01|ZZBA2024031000123"}},
+		{"no authorization number", with(6, ""), nil},
+		{"AUT repeated after PR1", msg + aut + "\r", []string{"urn:fhirgw:v2:id:SHYB|ZZBA2024031000123"}},
+		{"two authorisations", msg + strings.Replace(aut, "ZZBA2024031000123", "ZZBA2024031000124", 1) + "\r",
+			[]string{"urn:fhirgw:v2:id:SHYB|ZZBA2024031000123", "urn:fhirgw:v2:id:SHYB|ZZBA2024031000124"}},
+		{"no AUT", strings.Replace(msg, aut+"\r", "", 1), nil},
+	} {
+		var got []string
+		for _, i := range insurance(tc.msg) {
+			got = append(got, value(i.Identifier.System)+"|"+value(i.Identifier.Value))
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: insurance %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// The ECG's PR1 sent twice: one Procedure, listed once.
+	ecgPR1 := strings.Split(strings.Split(msg, "PR1|1|")[1], "\r")[0]
+	sr, _ = referralOf(t, mustMap(t, parse(t, msg+"PR1|1|"+ecgPR1+"\r"), Config{}))
+	if len(sr.SupportingInfo) != 2 {
+		t.Errorf("repeated PR1: supportingInfo %v, want the two Procedures", sr.SupportingInfo)
+	}
+	// RF1-5 without a coding system: table 0284 is assumed for its codes,
+	// other codes keep no system.
+	rf1 := strings.Replace(msg, "I^住院^HL70284", "E", 1)
+	sr, _ = referralOf(t, mustMap(t, parse(t, rf1), Config{}))
+	if c := sr.Category[1].Coding[0]; value(c.System) != v20284 || value(c.Code) != "E" || value(c.Display) != "Emergency" {
+		t.Errorf("bare RF1-5 E: %+v", c)
+	}
+	sr, _ = referralOf(t, mustMap(t, parse(t, strings.Replace(msg, "I^住院^HL70284", "ZZ", 1)), Config{}))
+	if c := sr.Category[1].Coding[0]; value(c.System) != "" || value(c.Code) != "ZZ" {
+		t.Errorf("bare RF1-5 ZZ: %+v", c)
+	}
+	sr, _ = referralOf(t, mustMap(t, parse(t, strings.Replace(msg, "I^住院^HL70284", "", 1)), Config{}))
+	if len(sr.Category) != 1 {
+		t.Errorf("no RF1-5: category %+v", sr.Category)
 	}
 }
 
@@ -409,6 +530,46 @@ func TestReferralCorpus(t *testing.T) {
 			}
 			if g["performer"] == nil || g["subject"] == nil {
 				t.Errorf("performer/subject missing: %v", g)
+			}
+			// RF1-5: our second category, FHIR-Converter's locationCode.
+			if _, wc := firstCoding(orEmpty(list(want["locationCode"])[0])); len(list(g["category"])) != 2 {
+				t.Errorf("category = %v, want RF1-5 %s second", g["category"], wc)
+			} else if _, gc := firstCoding(list(g["category"])[1]); gc != wc {
+				t.Errorf("RF1-5 category = %s, FHIR-Converter locationCode %s", gc, wc)
+			}
+			// RF1-10 reason: FHIR-Converter's only reasonCode is ours first.
+			if _, wr := firstCoding(list(want["reasonCode"])[0]); len(list(g["reasonCode"])) == 0 {
+				t.Errorf("no reasonCode, FHIR-Converter %s", wr)
+			} else if _, gr := firstCoding(list(g["reasonCode"])[0]); gr != wr {
+				t.Errorf("reasonCode = %s, FHIR-Converter %s", gr, wr)
+			}
+			// AUT-6: FHIR-Converter's ClaimResponse identifiers.
+			var wa, ga []string
+			for _, cr := range byType(exp, "ClaimResponse") {
+				wa = append(wa, identifierValues(cr["identifier"])...)
+			}
+			for _, i := range list(g["insurance"]) {
+				ga = append(ga, str(orEmpty(i.(obj)["identifier"])["value"]))
+				if str(i.(obj)["type"]) != "ClaimResponse" {
+					t.Errorf("insurance %v is not a ClaimResponse reference", i)
+				}
+			}
+			slices.Sort(wa)
+			slices.Sort(ga)
+			if len(wa) == 0 || !slices.Equal(ga, wa) {
+				t.Errorf("insurance identifiers = %v, FHIR-Converter ClaimResponse %v", ga, wa)
+			}
+			// The PR1 Procedures are the referral's supporting information.
+			var procs []string
+			for _, p := range ours(r, "Procedure") {
+				procs = append(procs, "Procedure/"+str(p["id"]))
+			}
+			var si []string
+			for _, i := range list(g["supportingInfo"]) {
+				si = append(si, str(i.(obj)["reference"]))
+			}
+			if len(procs) == 0 || !slices.Equal(si, procs) {
+				t.Errorf("supportingInfo = %v, want the Procedures %v", si, procs)
 			}
 		})
 	}

@@ -4,8 +4,9 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // order is one ORC/OBR group with the OBX, NTE and SPM segments after it.
@@ -57,8 +58,8 @@ func (m *mapper) ei(r hl7v2.Rep) (system, value string) {
 
 // orderIDs returns the placer and filler order numbers (ORC-2/3, else
 // OBR-2/3) as identifiers typed PLAC and FILL.
-func (m *mapper) orderIDs(o *order) (placer, filler *fhirr4.Identifier) {
-	get := func(f int) *fhirr4.Identifier {
+func (m *mapper) orderIDs(o *order) (placer, filler *fhir.Identifier) {
+	get := func(f int) *fhir.Identifier {
 		for _, s := range []struct {
 			seg hl7v2.Segment
 			ok  bool
@@ -67,7 +68,7 @@ func (m *mapper) orderIDs(o *order) (placer, filler *fhirr4.Identifier) {
 				continue
 			}
 			if sys, v := m.ei(s.seg.Field(f).Rep(1)); v != "" {
-				return &fhirr4.Identifier{System: sys, Value: v}
+				return &fhir.Identifier{System: opt(sys), Value: &v}
 			}
 		}
 		return nil
@@ -84,25 +85,44 @@ func (m *mapper) orderIDs(o *order) (placer, filler *fhirr4.Identifier) {
 
 // orderKey is the business key of an order: placer number, else filler
 // number, else the patient, test code and time.
-func (m *mapper) orderKey(o *order, placer, filler *fhirr4.Identifier) []string {
+func (m *mapper) orderKey(o *order, placer, filler *fhir.Identifier) []string {
 	switch {
 	case placer != nil:
-		return []string{"PLAC", placer.System, placer.Value}
+		return []string{"PLAC", value(placer.System), value(placer.Value)}
 	case filler != nil:
-		return []string{"FILL", filler.System, filler.Value}
+		return []string{"FILL", value(filler.System), value(filler.Value)}
 	}
 	return []string{m.patientID, fieldText(o.obr, 4), fieldText(o.obr, 7), fieldText(o.orc, 9)}
 }
 
-var drStatus = map[string]string{ // table 0123 → DiagnosticReport.status
-	"O": "registered", "I": "registered", "S": "partial", "A": "partial", "P": "preliminary",
-	"C": "corrected", "R": "partial", "F": "final", "X": "cancelled", "M": "corrected",
+var drStatus = map[string]fhir.DiagnosticReportStatus{ // table 0123 → DiagnosticReport.status
+	"O": fhir.DiagnosticReportStatusRegistered, "I": fhir.DiagnosticReportStatusRegistered,
+	"S": fhir.DiagnosticReportStatusPartial, "A": fhir.DiagnosticReportStatusPartial,
+	"P": fhir.DiagnosticReportStatusPreliminary, "C": fhir.DiagnosticReportStatusCorrected,
+	"R": fhir.DiagnosticReportStatusPartial, "F": fhir.DiagnosticReportStatusFinal,
+	"X": fhir.DiagnosticReportStatusCancelled, "M": fhir.DiagnosticReportStatusCorrected,
 }
 
-var obsStatus = map[string]string{ // table 0085 → Observation.status
-	"C": "corrected", "D": "entered-in-error", "F": "final", "I": "registered", "N": "cancelled",
-	"O": "registered", "P": "preliminary", "R": "preliminary", "S": "preliminary", "U": "final",
-	"W": "entered-in-error", "X": "cancelled", "A": "amended",
+// reportObservationStatus gives an Observation the status of its report:
+// each report status in drStatus but partial names an observation status
+// too.
+var reportObservationStatus = map[fhir.DiagnosticReportStatus]fhir.ObservationStatus{
+	fhir.DiagnosticReportStatusRegistered:  fhir.ObservationStatusRegistered,
+	fhir.DiagnosticReportStatusPartial:     fhir.ObservationStatusPreliminary,
+	fhir.DiagnosticReportStatusPreliminary: fhir.ObservationStatusPreliminary,
+	fhir.DiagnosticReportStatusCorrected:   fhir.ObservationStatusCorrected,
+	fhir.DiagnosticReportStatusFinal:       fhir.ObservationStatusFinal,
+	fhir.DiagnosticReportStatusCancelled:   fhir.ObservationStatusCancelled,
+}
+
+var obsStatus = map[string]fhir.ObservationStatus{ // table 0085 → Observation.status
+	"C": fhir.ObservationStatusCorrected, "D": fhir.ObservationStatusEnteredInError,
+	"F": fhir.ObservationStatusFinal, "I": fhir.ObservationStatusRegistered,
+	"N": fhir.ObservationStatusCancelled, "O": fhir.ObservationStatusRegistered,
+	"P": fhir.ObservationStatusPreliminary, "R": fhir.ObservationStatusPreliminary,
+	"S": fhir.ObservationStatusPreliminary, "U": fhir.ObservationStatusFinal,
+	"W": fhir.ObservationStatusEnteredInError, "X": fhir.ObservationStatusCancelled,
+	"A": fhir.ObservationStatusAmended,
 }
 
 // mapORU maps ORU^R01: per OBR a ServiceRequest (the filler's view of the
@@ -120,45 +140,46 @@ func (m *mapper) mapORU() error {
 		if !o.hasOBR {
 			continue
 		}
-		sr := m.serviceRequest(o, "filler-order")
+		sr := m.serviceRequest(o, fhir.RequestIntentFillerOrder)
 		placer, filler := m.orderIDs(o)
 		key := m.orderKey(o, placer, filler)
-		dr := &fhirr4.DiagnosticReport{Base: fhirr4.Base{Type: "DiagnosticReport"}, Subject: m.subject(), Encounter: m.encounter}
-		dr.ID = makeID("DiagnosticReport", key...)
+		drID := makeID("DiagnosticReport", key...)
+		dr := &fhir.DiagnosticReport{Id: &drID, Subject: m.subject(), Encounter: m.encounter}
 		if filler != nil {
 			dr.Identifier = append(dr.Identifier, *filler)
 		}
 		if placer != nil {
 			dr.Identifier = append(dr.Identifier, *placer)
 		}
-		dr.BasedOn = []fhirr4.Reference{*ref("ServiceRequest", sr.ID)}
+		dr.BasedOn = []fhir.Reference{*ref("ServiceRequest", *sr.Id)}
 		if cc := m.cwe(o.obr.Field(4).Rep(1)); cc != nil {
 			dr.Code = *cc
 		}
-		dr.Status = drStatus[strings.ToUpper(fieldText(o.obr, 25))]
-		if dr.Status == "" {
-			dr.Status = "unknown"
+		if st, ok := drStatus[strings.ToUpper(fieldText(o.obr, 25))]; ok {
+			dr.Status = st
+		} else {
+			dr.Status = fhir.DiagnosticReportStatusUnknown
 		}
-		dr.EffectiveDateTime = m.dateTime(fieldText(o.obr, 7))
-		dr.Issued = instant(m.dateTime(fieldText(o.obr, 22)))
+		dr.EffectiveDateTime = opt(m.dateTime(fieldText(o.obr, 7)))
+		dr.Issued = opt(instant(m.dateTime(fieldText(o.obr, 22))))
 		for i, s := range o.spm {
-			sp := m.specimen(s, dr.ID, i)
+			sp := m.specimen(s, drID, i)
 			if sp != "" {
 				dr.Specimen = append(dr.Specimen, *ref("Specimen", sp))
 			}
 		}
-		m.add(dr)
+		m.add("DiagnosticReport", drID, dr)
 		for i, s := range o.obx {
-			obs := m.observation(s, o, dr.ID, i)
+			obs := m.observation(s, o, drID, i)
 			if obs == nil {
 				continue
 			}
-			obs.BasedOn = []fhirr4.Reference{*ref("ServiceRequest", sr.ID)}
+			obs.BasedOn = []fhir.Reference{*ref("ServiceRequest", *sr.Id)}
 			if len(dr.Specimen) == 1 {
 				obs.Specimen = &dr.Specimen[0]
 			}
-			if m.add(obs) {
-				dr.Result = append(dr.Result, *ref("Observation", obs.ID))
+			if m.add("Observation", *obs.Id, obs) {
+				dr.Result = append(dr.Result, *ref("Observation", *obs.Id))
 			}
 		}
 	}
@@ -180,41 +201,82 @@ var vitalSigns = map[string]bool{
 	"39156-5": true, "8310-5": true, "59408-5": true, "2708-6": true, "9279-1": true, "8287-5": true,
 }
 
+// isVitalSign reports whether code has a LOINC coding of vitalSigns.
+func isVitalSign(code *fhir.CodeableConcept) bool {
+	for _, c := range code.Coding {
+		if value(c.System) == "http://loinc.org" && vitalSigns[value(c.Code)] {
+			return true
+		}
+	}
+	return false
+}
+
+// contextObservation maps an OBX that is not a result of an OBR: vital
+// signs recorded at admission (ADT) or observations supporting an order
+// (ORM/OML). Status and effective time come from the OBX alone, since the
+// OBR's result status and observation time describe the ordered test, not
+// this observation. The id comes from the observation instance identifier
+// OBX-21 (with the code) when sent, else from scope (the encounter, the
+// patient or the order), the code, sub-id and OBX-14, so a resent or
+// updated message (A08 after A01) updates the same Observation; without
+// OBX-14 the position stands in.
+// Only vital signs get a category: these are not laboratory results.
+func (m *mapper) contextObservation(s hl7v2.Segment, scope string, idx int) *fhir.Observation {
+	obs := m.observation(s, &order{}, scope, idx)
+	if obs == nil {
+		return nil
+	}
+	if sys, v := m.ei(s.Field(21).Rep(1)); v != "" {
+		obs.Identifier = []fhir.Identifier{{System: opt(sys), Value: &v}}
+		// With the code: senders have been seen to repeat one OBX-21 on
+		// different observations.
+		obs.Id = ptr(makeID("Observation", sys, v, fieldText(s, 3)))
+	} else {
+		when := fieldText(s, 14)
+		if when == "" {
+			when = "#" + itoa(idx)
+		}
+		obs.Id = ptr(makeID("Observation", scope, fieldText(s, 3), fieldText(s, 4), when))
+	}
+	if !isVitalSign(&obs.Code) {
+		obs.Category = nil
+	}
+	return obs
+}
+
 // observation maps one OBX. The id is the report's id with the OBX
 // position, code and sub-id: stable across resends of the same report.
-func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int) *fhirr4.Observation {
+func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int) *fhir.Observation {
 	code := m.cwe(s.Field(3).Rep(1))
 	if code == nil {
 		m.warn("OBX", "OBX-3", "OBX_NO_CODE", "OBX %d has no observation identifier; skipped", idx+1)
 		return nil
 	}
-	obs := &fhirr4.Observation{Base: fhirr4.Base{Type: "Observation"}, Code: *code, Subject: m.subject(), Encounter: m.encounter}
-	obs.ID = makeID("Observation", reportID, itoa(idx), fieldText(s, 3), fieldText(s, 4))
-	obs.Status = obsStatus[strings.ToUpper(fieldText(s, 11))]
-	if obs.Status == "" && o.hasOBR {
-		obs.Status = drStatus[strings.ToUpper(fieldText(o.obr, 25))]
-		if obs.Status == "partial" {
-			obs.Status = "preliminary"
+	obs := &fhir.Observation{Code: *code, Subject: m.subject(), Encounter: m.encounter}
+	obs.Id = ptr(makeID("Observation", reportID, itoa(idx), fieldText(s, 3), fieldText(s, 4)))
+	status, known := obsStatus[strings.ToUpper(fieldText(s, 11))]
+	if !known && o.hasOBR {
+		if rs, ok := drStatus[strings.ToUpper(fieldText(o.obr, 25))]; ok {
+			status, known = reportObservationStatus[rs]
 		}
 	}
-	if obs.Status == "" {
-		obs.Status = "unknown"
+	if !known {
+		status = fhir.ObservationStatusUnknown
 	}
+	obs.Status = status
 	cat := "laboratory"
-	for _, c := range code.Coding {
-		if c.System == "http://loinc.org" && vitalSigns[c.Code] {
-			cat = "vital-signs"
-		}
+	if isVitalSign(code) {
+		cat = "vital-signs"
 	}
-	obs.Category = []fhirr4.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/observation-category", cat, "")}
+	obs.Category = []fhir.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/observation-category", cat, "")}
 	m.value(obs, s)
-	obs.EffectiveDateTime = m.dateTime(fieldText(s, 14))
-	if obs.EffectiveDateTime == "" && o.hasOBR {
-		obs.EffectiveDateTime = m.dateTime(fieldText(o.obr, 7))
+	obs.EffectiveDateTime = opt(m.dateTime(fieldText(s, 14)))
+	if obs.EffectiveDateTime == nil && o.hasOBR {
+		obs.EffectiveDateTime = opt(m.dateTime(fieldText(o.obr, 7)))
 	}
-	obs.Issued = instant(m.dateTime(fieldText(s, 19)))
+	obs.Issued = opt(instant(m.dateTime(fieldText(s, 19))))
 	if rr := m.referenceRange(fieldText(s, 7), s.Field(6).Rep(1)); rr != nil {
-		obs.ReferenceRange = []fhirr4.ObservationRefRange{*rr}
+		obs.ReferenceRange = []fhir.ObservationReferenceRange{*rr}
 	}
 	for _, r := range reps(s, 8) {
 		if c := comp(r, 1); c != "" {
@@ -233,7 +295,7 @@ func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int
 }
 
 // value maps OBX-5 by its value type OBX-2.
-func (m *mapper) value(obs *fhirr4.Observation, s hl7v2.Segment) {
+func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment) {
 	vt := strings.ToUpper(fieldText(s, 2))
 	vals := reps(s, 5)
 	if len(vals) == 0 {
@@ -252,10 +314,10 @@ func (m *mapper) value(obs *fhirr4.Observation, s hl7v2.Segment) {
 	switch vt {
 	case "NM":
 		raw := strings.TrimSpace(first.String())
-		cmp := ""
+		var cmp *fhir.QuantityComparator
 		for _, c := range []string{"<=", ">=", "<", ">"} {
 			if strings.HasPrefix(raw, c) {
-				cmp, raw = c, strings.TrimSpace(raw[len(c):])
+				cmp, raw = comparator(c), strings.TrimSpace(raw[len(c):])
 				break
 			}
 		}
@@ -276,7 +338,7 @@ func (m *mapper) value(obs *fhirr4.Observation, s hl7v2.Segment) {
 				bad("bad ratio")
 				return
 			}
-			obs.ValueRatio = &fhirr4.Ratio{Numerator: a, Denominator: b}
+			obs.ValueRatio = &fhir.Ratio{Numerator: a, Denominator: b}
 		case sep == "-" || sep == "+" && n2 != "":
 			a, err1 := m.quantity(n1, unit)
 			b, err2 := m.quantity(n2, unit)
@@ -284,22 +346,20 @@ func (m *mapper) value(obs *fhirr4.Observation, s hl7v2.Segment) {
 				bad("bad range")
 				return
 			}
-			obs.ValueRange = &fhirr4.Range{Low: a, High: b}
+			obs.ValueRange = &fhir.Range{Low: a, High: b}
 		default:
 			q, err := m.quantity(n1, unit)
 			if err != nil {
 				bad(err.Error())
 				return
 			}
-			if cmp == "<" || cmp == ">" || cmp == "<=" || cmp == ">=" {
-				q.Comparator = cmp
-			}
+			q.Comparator = comparator(cmp)
 			obs.ValueQuantity = q
 		}
 	case "NR":
 		a, err1 := m.quantity(comp(first, 1), unit)
 		b, err2 := m.quantity(comp(first, 2), unit)
-		rg := &fhirr4.Range{}
+		rg := &fhir.Range{}
 		if err1 == nil {
 			rg.Low = a
 		}
@@ -322,7 +382,7 @@ func (m *mapper) value(obs *fhirr4.Observation, s hl7v2.Segment) {
 		obs.ValueCodeableConcept = m.cwe(first)
 	case "DT", "TS", "DTM":
 		if dt := m.dateTime(comp(first, 1)); dt != "" {
-			obs.ValueDateTime = dt
+			obs.ValueDateTime = &dt
 		} else {
 			bad("not a date")
 		}
@@ -333,15 +393,30 @@ func (m *mapper) value(obs *fhirr4.Observation, s hl7v2.Segment) {
 	}
 }
 
+// comparator returns the Quantity.comparator of c, or nil when c is none.
+func comparator(c string) *fhir.QuantityComparator {
+	switch c {
+	case "<":
+		return ptr(fhir.QuantityComparatorLessThan)
+	case "<=":
+		return ptr(fhir.QuantityComparatorLessOrEquals)
+	case ">=":
+		return ptr(fhir.QuantityComparatorGreaterOrEquals)
+	case ">":
+		return ptr(fhir.QuantityComparatorGreaterThan)
+	}
+	return nil
+}
+
 // referenceRange parses OBX-7 forms "a-b", "a - b", "<b", ">a", "a to b";
 // other text stays text.
-func (m *mapper) referenceRange(v string, unit hl7v2.Rep) *fhirr4.ObservationRefRange {
+func (m *mapper) referenceRange(v string, unit hl7v2.Rep) *fhir.ObservationReferenceRange {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return nil
 	}
-	rr := &fhirr4.ObservationRefRange{Text: v}
-	q := func(s string) *fhirr4.Quantity {
+	rr := &fhir.ObservationReferenceRange{Text: &v}
+	q := func(s string) *fhir.Quantity {
 		x, err := m.quantity(s, unit)
 		if err != nil {
 			return nil
@@ -374,25 +449,28 @@ func (m *mapper) referenceRange(v string, unit hl7v2.Rep) *fhirr4.ObservationRef
 // specimen maps SPM; the id comes from SPM-2 (placer or filler specimen
 // id), else from the report and position.
 func (m *mapper) specimen(s hl7v2.Segment, reportID string, idx int) string {
-	sp := &fhirr4.Specimen{Base: fhirr4.Base{Type: "Specimen"}, Subject: m.subject()}
+	sp := &fhir.Specimen{Subject: m.subject()}
 	r := s.Field(2).Rep(1)
+	var id string
 	for i, typ := range []string{"PLAC", "FILL"} {
 		if v := sub(r, i+1, 1); v != "" {
 			sys := m.identifierSystem(sub(r, i+1, 2), sub(r, i+1, 3), sub(r, i+1, 4))
-			sp.Identifier = append(sp.Identifier, fhirr4.Identifier{System: sys, Value: v, Type: codeOnly(v20203, typ, "")})
+			sp.Identifier = append(sp.Identifier, fhir.Identifier{System: opt(sys), Value: &v, Type: codeOnly(v20203, typ, "")})
+			if id == "" {
+				id = makeID("Specimen", sys, v)
+			}
 		}
 	}
-	if len(sp.Identifier) > 0 {
-		sp.ID = makeID("Specimen", sp.Identifier[0].System, sp.Identifier[0].Value)
-	} else {
-		sp.ID = makeID("Specimen", reportID, itoa(idx))
+	if id == "" {
+		id = makeID("Specimen", reportID, itoa(idx))
 	}
+	sp.Id = &id
 	sp.Type = m.cwe(s.Field(4).Rep(1))
-	col := &fhirr4.SpecimenCollection{}
+	col := &fhir.SpecimenCollection{}
 	if rg := s.Field(17).Rep(1); !rg.IsEmpty() {
 		start, end := comp(rg, 1), comp(rg, 2)
 		if end == "" {
-			col.CollectedDateTime = m.dateTime(start)
+			col.CollectedDateTime = opt(m.dateTime(start))
 		} else {
 			col.CollectedPeriod = m.period(start, end)
 		}
@@ -403,10 +481,10 @@ func (m *mapper) specimen(s hl7v2.Segment, reportID string, idx int) string {
 	if r := s.Field(8).Rep(1); !r.IsEmpty() {
 		col.BodySite = m.cwe(r)
 	}
-	if *col != (fhirr4.SpecimenCollection{}) {
+	if col.CollectedDateTime != nil || col.CollectedPeriod != nil || col.Method != nil || col.BodySite != nil {
 		sp.Collection = col
 	}
-	sp.ReceivedTime = m.dateTime(fieldText(s, 18))
-	m.add(sp)
-	return sp.ID
+	sp.ReceivedTime = opt(m.dateTime(fieldText(s, 18)))
+	m.add("Specimen", id, sp)
+	return id
 }

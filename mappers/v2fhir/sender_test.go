@@ -45,8 +45,8 @@ func TestSenderSystems(t *testing.T) {
 			// sender) are in the sender's systems; the insurance number is not.
 			p := patientOf(t, mustMap(t, m, tc.cfg))
 			for _, id := range p.Identifier {
-				if own := slices.Contains(got, id.System); own != (id.Value != "YB778899") {
-					t.Errorf("identifier %s|%s: in the sender's systems %v", id.System, id.Value, own)
+				if own := slices.Contains(got, value(id.System)); own != (value(id.Value) != "YB778899") {
+					t.Errorf("identifier %s|%s: in the sender's systems %v", value(id.System), value(id.Value), own)
 				}
 			}
 		})

@@ -4,21 +4,34 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // siuStatus maps the SIU trigger to Appointment.status: a new booking
 // (S12), a reschedule (S13) and a modification (S14) all leave the
 // appointment booked; S15 cancels it.
-var siuStatus = map[string]string{"S12": "booked", "S13": "booked", "S14": "booked", "S15": "cancelled"}
+var siuStatus = map[string]fhir.AppointmentStatus{
+	"S12": fhir.AppointmentStatusBooked, "S13": fhir.AppointmentStatusBooked,
+	"S14": fhir.AppointmentStatusBooked, "S15": fhir.AppointmentStatusCancelled,
+}
 
 // resourceStatus maps a filler status code (table 0278, AIx-12) to
 // Appointment.participant.status.
-var resourceStatus = map[string]string{
-	"BOOKED": "accepted", "COMPLETE": "accepted", "STARTED": "accepted", "OVERBOOK": "accepted",
-	"CONFIRMED": "accepted", "PENDING": "tentative", "WAITLIST": "needs-action",
-	"CANCELLED": "declined", "DELETED": "declined", "NOSHOW": "declined", "BLOCKED": "declined",
+var resourceStatus = map[string]fhir.ParticipationStatus{
+	"BOOKED": fhir.ParticipationStatusAccepted, "COMPLETE": fhir.ParticipationStatusAccepted,
+	"STARTED": fhir.ParticipationStatusAccepted, "OVERBOOK": fhir.ParticipationStatusAccepted,
+	"CONFIRMED": fhir.ParticipationStatusAccepted, "PENDING": fhir.ParticipationStatusTentative,
+	"WAITLIST": fhir.ParticipationStatusNeedsAction, "CANCELLED": fhir.ParticipationStatusDeclined,
+	"DELETED": fhir.ParticipationStatusDeclined, "NOSHOW": fhir.ParticipationStatusDeclined,
+	"BLOCKED": fhir.ParticipationStatusDeclined,
+}
+
+// isSIUTrigger reports whether Map handles SIU events of trigger.
+func isSIUTrigger(trigger string) bool {
+	_, ok := siuStatus[trigger]
+	return ok
 }
 
 // mapSIU maps SIU^S12-S15 to the Patient and one Appointment.
@@ -30,7 +43,7 @@ func (m *mapper) mapSIU(trigger string) error {
 	if err := m.mapPatient(); err != nil {
 		return err
 	}
-	ap := &fhirr4.Appointment{Base: fhirr4.Base{Type: "Appointment"}, Status: siuStatus[trigger]}
+	ap := &fhir.Appointment{Status: siuStatus[trigger]}
 	var placer, filler []string
 	for _, f := range []struct {
 		n          int
@@ -38,7 +51,7 @@ func (m *mapper) mapSIU(trigger string) error {
 		key        *[]string
 	}{{1, "PLAC", "Placer Identifier", &placer}, {2, "FILL", "Filler Identifier", &filler}} {
 		if sys, v := m.ei(sch.Field(f.n).Rep(1)); v != "" {
-			ap.Identifier = append(ap.Identifier, fhirr4.Identifier{System: sys, Value: v, Type: codeOnly(v20203, f.code, f.disp)})
+			ap.Identifier = append(ap.Identifier, fhir.Identifier{System: opt(sys), Value: &v, Type: codeOnly(v20203, f.code, f.disp)})
 			*f.key = []string{f.code, sys, v}
 		}
 	}
@@ -51,30 +64,32 @@ func (m *mapper) mapSIU(trigger string) error {
 	}
 	// The filler's id is the key: SIU comes from the filler, which always
 	// knows it, while the placer id may be missing from later events.
-	ap.ID = makeID("Appointment", key...)
+	id := makeID("Appointment", key...)
+	ap.Id = &id
 
 	if cc := m.cwe(sch.Field(7).Rep(1)); cc != nil {
 		ap.ReasonCode = append(ap.ReasonCode, *cc)
 	}
 	ap.AppointmentType = m.cwe(sch.Field(8).Rep(1))
-	if ap.Status == "cancelled" {
+	if ap.Status == fhir.AppointmentStatusCancelled {
 		ap.CancelationReason = m.cwe(sch.Field(6).Rep(1))
 	}
 
 	// TQ1 (v2.5+) replaces the deprecated SCH-11 TQ; either gives the slot.
+	var start, end string
 	if tq1, ok := m.msg.Segment("TQ1"); ok {
-		ap.Start, ap.End = m.dateTime(fieldText(tq1, 7)), m.dateTime(fieldText(tq1, 8))
+		start, end = m.dateTime(fieldText(tq1, 7)), m.dateTime(fieldText(tq1, 8))
 	}
-	if ap.Start == "" {
+	if start == "" {
 		tq := sch.Field(11).Rep(1)
-		ap.Start, ap.End = m.dateTime(comp(tq, 4)), m.dateTime(comp(tq, 5))
+		start, end = m.dateTime(comp(tq, 4)), m.dateTime(comp(tq, 5))
 	}
-	if ap.Start == "" || ap.End == "" {
+	switch {
+	case start != "" && end != "":
+		ap.Start, ap.End = &start, &end
+	case start != "" || end != "":
 		// app-2: start and end go together.
-		if ap.Start != "" || ap.End != "" {
-			m.warn("SCH", "SCH-11", "APPOINTMENT_TIME", "appointment has a start or an end but not both")
-		}
-		ap.Start, ap.End = "", ""
+		m.warn("SCH", "SCH-11", "APPOINTMENT_TIME", "appointment has a start or an end but not both")
 	}
 
 	// Only the NTEs of the schedule itself make the comment; those after
@@ -88,9 +103,9 @@ func (m *mapper) mapSIU(trigger string) error {
 			notes = append(notes, t)
 		}
 	}
-	ap.Comment = strings.Join(notes, "\n")
+	ap.Comment = opt(strings.Join(notes, "\n"))
 
-	ap.Participant = append(ap.Participant, fhirr4.AppointmentParticipant{Actor: m.subject(), Status: "accepted"})
+	ap.Participant = append(ap.Participant, fhir.AppointmentParticipant{Actor: m.subject(), Status: fhir.ParticipationStatusAccepted})
 	for _, s := range m.msg.AllSegments("AIS") {
 		if cc := m.cwe(s.Field(3).Rep(1)); cc != nil {
 			ap.ServiceType = append(ap.ServiceType, *cc)
@@ -106,26 +121,26 @@ func (m *mapper) mapSIU(trigger string) error {
 	for _, s := range m.msg.AllSegments("AIL") {
 		for _, r := range reps(s, 3) {
 			if d := plDisplay(r); d != "" {
-				ap.Participant = append(ap.Participant, m.participant(s, &fhirr4.Reference{Display: d}))
+				ap.Participant = append(ap.Participant, m.participant(s, &fhir.Reference{Display: &d}))
 			}
 		}
 	}
-	m.add(ap)
+	m.add("Appointment", id, ap)
 	return nil
 }
 
 // participant builds a participant from an AIP or AIL segment: its role or
 // location type (field 4), start (field 6) and filler status (field 12).
-func (m *mapper) participant(s hl7v2.Segment, actor *fhirr4.Reference) fhirr4.AppointmentParticipant {
-	p := fhirr4.AppointmentParticipant{Actor: actor, Status: resourceStatus[strings.ToUpper(fieldText(s, 12))]}
-	if p.Status == "" {
-		p.Status = "accepted"
+func (m *mapper) participant(s hl7v2.Segment, actor *fhir.Reference) fhir.AppointmentParticipant {
+	p := fhir.AppointmentParticipant{Actor: actor, Status: fhir.ParticipationStatusAccepted}
+	if st, ok := resourceStatus[strings.ToUpper(fieldText(s, 12))]; ok {
+		p.Status = st
 	}
 	if cc := m.cwe(s.Field(4).Rep(1)); cc != nil {
-		p.Type = []fhirr4.CodeableConcept{*cc}
+		p.Type = []fhir.CodeableConcept{*cc}
 	}
 	if st := m.dateTime(fieldText(s, 6)); st != "" {
-		p.Period = &fhirr4.Period{Start: st}
+		p.Period = &fhir.Period{Start: &st}
 	}
 	return p
 }

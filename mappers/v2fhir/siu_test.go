@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shch/fhirgw/mappers/fhirr4"
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
 // siuCN builds a hypertension follow-up booking at a community health
@@ -33,13 +33,13 @@ func siuCN(trigger, reason string, tq1 bool) string {
 		"AIP|1|A|D001^李^建国|GP^全科医生^L||20240310083000||||||Booked\r"
 }
 
-func appointment(t *testing.T, r *Result) *fhirr4.Appointment {
+func appointment(t *testing.T, r *Result) *fhir.Appointment {
 	t.Helper()
 	as := r.Find("Appointment")
 	if len(as) != 1 {
 		t.Fatalf("got %d Appointments", len(as))
 	}
-	return as[0].Resource.(*fhirr4.Appointment)
+	return as[0].Resource.(*fhir.Appointment)
 }
 
 func TestSIU(t *testing.T) {
@@ -65,28 +65,28 @@ func TestSIU(t *testing.T) {
 			r := mustMap(t, parse(t, msg), Config{})
 			a := appointment(t, r)
 			p := patientOf(t, r)
-			if a.ID != wantID {
-				t.Errorf("id %s, want %s (same for every event)", a.ID, wantID)
+			if *a.Id != wantID {
+				t.Errorf("id %s, want %s (same for every event)", *a.Id, wantID)
 			}
-			if a.Status != tt.status {
+			if a.Status.Code() != tt.status {
 				t.Errorf("status %s, want %s", a.Status, tt.status)
 			}
-			if a.Start != "2024-03-10T08:30:00+08:00" || a.End != "2024-03-10T08:45:00+08:00" {
-				t.Errorf("start %s end %s", a.Start, a.End)
+			if value(a.Start) != "2024-03-10T08:30:00+08:00" || value(a.End) != "2024-03-10T08:45:00+08:00" {
+				t.Errorf("start %s end %s", value(a.Start), value(a.End))
 			}
-			if ids := a.Identifier; len(ids) != 2 || ids[0].Value != "APT-P-1" || ids[0].Type.Coding[0].Code != "PLAC" || ids[1].Value != "APT-F-1" || ids[1].Type.Coding[0].Code != "FILL" {
+			if ids := a.Identifier; len(ids) != 2 || value(ids[0].Value) != "APT-P-1" || value(ids[0].Type.Coding[0].Code) != "PLAC" || value(ids[1].Value) != "APT-F-1" || value(ids[1].Type.Coding[0].Code) != "FILL" {
 				t.Errorf("identifiers %+v", ids)
 			}
-			if (len(a.ReasonCode) == 1 && a.ReasonCode[0].Coding[0].Display == "高血压随访") != (tt.reason != "") {
+			if (len(a.ReasonCode) == 1 && value(a.ReasonCode[0].Coding[0].Display) == "高血压随访") != (tt.reason != "") {
 				t.Errorf("reasonCode %+v for SCH-7 %q", a.ReasonCode, tt.reason)
 			}
-			if len(a.ServiceType) != 1 || a.ServiceType[0].Coding[0].Code != "GP" || a.ServiceType[0].Coding[0].Display != "全科门诊" {
+			if len(a.ServiceType) != 1 || value(a.ServiceType[0].Coding[0].Code) != "GP" || value(a.ServiceType[0].Coding[0].Display) != "全科门诊" {
 				t.Errorf("serviceType %+v", a.ServiceType)
 			}
-			if a.Comment != "请空腹前来测血糖" {
-				t.Errorf("comment %q", a.Comment)
+			if value(a.Comment) != "请空腹前来测血糖" {
+				t.Errorf("comment %q", value(a.Comment))
 			}
-			if (a.CancelationReason != nil) != (tt.trigger == "S15") || tt.trigger == "S15" && a.CancelationReason.Coding[0].Code != "PAT" {
+			if (a.CancelationReason != nil) != (tt.trigger == "S15") || tt.trigger == "S15" && value(a.CancelationReason.Coding[0].Code) != "PAT" {
 				t.Errorf("cancelationReason %+v", a.CancelationReason)
 			}
 			pt := a.Participant
@@ -98,18 +98,18 @@ func TestSIU(t *testing.T) {
 				other = "declined"
 			}
 			got := []string{
-				pt[0].Actor.Reference + " " + pt[0].Status,
-				pt[1].Actor.Display + " " + pt[1].Status + " " + pt[1].Type[0].Coding[0].Display,
-				pt[2].Actor.Display + " " + pt[2].Status,
+				value(pt[0].Actor.Reference) + " " + pt[0].Status.Code(),
+				value(pt[1].Actor.Display) + " " + pt[1].Status.Code() + " " + value(pt[1].Type[0].Coding[0].Display),
+				value(pt[2].Actor.Display) + " " + pt[2].Status.Code(),
 			}
-			want := []string{"Patient/" + p.ID + " accepted", "李建国 " + other + " 全科医生", "SQ-CHC-01 全科诊室 3 " + other}
+			want := []string{"Patient/" + *p.Id + " accepted", "李建国 " + other + " 全科医生", "SQ-CHC-01 全科诊室 3 " + other}
 			if !slices.Equal(got, want) {
 				t.Errorf("participants %q, want %q", got, want)
 			}
-			if !strings.HasPrefix(pt[1].Actor.Reference, "Practitioner/") || len(r.Find("Practitioner")) != 1 {
+			if !strings.HasPrefix(value(pt[1].Actor.Reference), "Practitioner/") || len(r.Find("Practitioner")) != 1 {
 				t.Errorf("practitioner not mapped: %+v", pt[1].Actor)
 			}
-			if p.Name[0].Family != "欧阳" || p.Name[0].Text != "欧阳娜娜" {
+			if value(p.Name[0].Family) != "欧阳" || value(p.Name[0].Text) != "欧阳娜娜" {
 				t.Errorf("patient name %+v", p.Name)
 			}
 			again := mustMap(t, parse(t, msg), Config{})
@@ -136,8 +136,8 @@ func TestSIUErrors(t *testing.T) {
 	}
 	// Half a slot is dropped with a warning (app-2: start and end together).
 	r := mustMap(t, parse(t, "MSH|^~\\&|HIS|F|||20240101||SIU^S12|1|P|2.5.1\rSCH|A1\rTQ1|||||||20240310083000\rPID|1||M1^^^H\r"), Config{})
-	if a := appointment(t, r); a.Start != "" || a.End != "" || !hasWarning(r, "APPOINTMENT_TIME") {
-		t.Errorf("start %q end %q warnings %+v", a.Start, a.End, r.Warnings)
+	if a := appointment(t, r); value(a.Start) != "" || value(a.End) != "" || !hasWarning(r, "APPOINTMENT_TIME") {
+		t.Errorf("start %q end %q warnings %+v", value(a.Start), value(a.End), r.Warnings)
 	}
 }
 

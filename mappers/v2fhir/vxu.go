@@ -4,8 +4,9 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 const (
@@ -19,8 +20,9 @@ const (
 )
 
 // immunizationStatus maps RXA-20 (table 0322) to Immunization.status.
-var immunizationStatus = map[string]string{
-	"CP": "completed", "PA": "completed", "RE": "not-done", "NA": "not-done",
+var immunizationStatus = map[string]fhir.ImmunizationStatusCodes{
+	"CP": fhir.ImmunizationStatusCodesCompleted, "PA": fhir.ImmunizationStatusCodesCompleted,
+	"RE": fhir.ImmunizationStatusCodesNotDone, "NA": fhir.ImmunizationStatusCodesNotDone,
 }
 
 // mapVXU maps VXU^V04: the Patient, an Encounter when PV1 is sent, and one
@@ -33,7 +35,7 @@ func (m *mapper) mapVXU() error {
 	var (
 		orc    hl7v2.Segment
 		hasORC bool
-		cur    *fhirr4.Immunization
+		cur    *fhir.Immunization
 		n      int
 	)
 	for _, s := range m.msg.Segments() {
@@ -64,16 +66,16 @@ func (m *mapper) mapVXU() error {
 }
 
 // immunization maps one RXA (with its ORC) and adds the Immunization.
-func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immunization {
-	im := &fhirr4.Immunization{Base: fhirr4.Base{Type: "Immunization"}, Patient: *m.subject(), Encounter: m.encounter}
-	var filler *fhirr4.Identifier
+func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immunization {
+	im := &fhir.Immunization{Patient: *m.subject(), Encounter: m.encounter}
+	var filler *fhir.Identifier
 	if hasORC {
 		for _, f := range []struct {
 			n          int
 			code, disp string
 		}{{2, "PLAC", "Placer Identifier"}, {3, "FILL", "Filler Identifier"}} {
 			if sys, v := m.ei(orc.Field(f.n).Rep(1)); v != "" {
-				id := fhirr4.Identifier{System: sys, Value: v, Type: codeOnly(v20203, f.code, f.disp)}
+				id := fhir.Identifier{System: opt(sys), Value: &v, Type: codeOnly(v20203, f.code, f.disp)}
 				im.Identifier = append(im.Identifier, id)
 				if f.code == "FILL" {
 					filler = &id
@@ -86,7 +88,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immun
 		im.VaccineCode = *cc
 	} else {
 		// vaccineCode is required; CVX 999 says "unknown".
-		im.VaccineCode = fhirr4.CodeableConcept{Coding: []fhirr4.Coding{{System: cvxSystem, Code: unknownCVX, Display: "unknown vaccine or immune globulin"}}}
+		im.VaccineCode = *codeOnly(cvxSystem, unknownCVX, "unknown vaccine or immune globulin")
 		m.warn("RXA", "RXA-5", "VACCINE_MISSING", "RXA-5 administered code is empty")
 	}
 	start := fieldText(rxa, 3)
@@ -99,16 +101,18 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immun
 		m.warn("RXA", "RXA-3", "DATETIME_INVALID", "RXA-3 %q is not a date/time", start)
 	}
 
+	var id string
 	switch {
 	case filler != nil:
-		im.ID = makeID("Immunization", "FILL", filler.System, filler.Value)
+		id = makeID("Immunization", "FILL", value(filler.System), value(filler.Value))
 	default:
 		code := ""
 		if len(im.VaccineCode.Coding) > 0 {
-			code = im.VaccineCode.Coding[0].System + "|" + im.VaccineCode.Coding[0].Code
+			code = value(im.VaccineCode.Coding[0].System) + "|" + value(im.VaccineCode.Coding[0].Code)
 		}
-		im.ID = makeID("Immunization", m.patientID, code, im.OccurrenceDateTime+im.OccurrenceString)
+		id = makeID("Immunization", m.patientID, code, im.OccurrenceDateTime+im.OccurrenceString)
 	}
+	im.Id = &id
 
 	// RXA-6 999 means "amount unknown" (CDC IZ guide), not 999 mL.
 	if amt := fieldText(rxa, 6); amt != "" && amt != "999" {
@@ -131,7 +135,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immun
 
 	for _, r := range reps(rxa, 10) {
 		if rf := m.practitioner(r); rf != nil {
-			im.Performer = append(im.Performer, fhirr4.ImmunizationPerformer{
+			im.Performer = append(im.Performer, fhir.ImmunizationPerformer{
 				Function: codeOnly(v20443, "AP", "Administering Provider"), Actor: *rf,
 			})
 		}
@@ -139,7 +143,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immun
 	if hasORC {
 		for _, r := range reps(orc, 12) {
 			if rf := m.practitioner(r); rf != nil {
-				im.Performer = append(im.Performer, fhirr4.ImmunizationPerformer{
+				im.Performer = append(im.Performer, fhir.ImmunizationPerformer{
 					Function: codeOnly(v20443, "OP", "Ordering Provider"), Actor: *rf,
 				})
 				break
@@ -147,44 +151,45 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhirr4.Immun
 		}
 	}
 
-	im.LotNumber = fieldText(rxa, 15)
-	im.ExpirationDate = date(fieldText(rxa, 16))
+	im.LotNumber = opt(fieldText(rxa, 15))
+	im.ExpirationDate = opt(date(fieldText(rxa, 16)))
 	if mf := rxa.Field(17).Rep(1); !mf.IsEmpty() {
 		// No Organization is made for the manufacturer: the MVX code is a
 		// logical identifier and the name a display.
-		rf := &fhirr4.Reference{Display: comp(mf, 2)}
+		rf := &fhir.Reference{Display: opt(comp(mf, 2))}
 		if code := comp(mf, 1); code != "" {
-			rf.Identifier = &fhirr4.Identifier{System: m.mvxSystem(comp(mf, 3)), Value: code}
-		}
-		if rf.Display == "" && rf.Identifier != nil {
-			rf.Display = rf.Identifier.Value
+			rf.Identifier = &fhir.Identifier{System: opt(m.mvxSystem(comp(mf, 3))), Value: &code}
+			if rf.Display == nil {
+				rf.Display = &code
+			}
 		}
 		im.Manufacturer = rf
 	}
 
 	status := strings.ToUpper(fieldText(rxa, 20))
-	im.Status = immunizationStatus[status]
-	if im.Status == "" {
-		im.Status = "completed" // RXA-20 empty: CDC guide says assume complete
+	if s, ok := immunizationStatus[status]; ok {
+		im.Status = s
+	} else {
+		im.Status = fhir.ImmunizationStatusCodesCompleted // RXA-20 empty: CDC guide says assume complete
 		if status != "" {
 			m.warn("RXA", "RXA-20", "STATUS_UNMAPPED", "completion status %q has no mapping", status)
 		}
 	}
 	if strings.EqualFold(fieldText(rxa, 21), "D") {
-		im.Status = "entered-in-error"
+		im.Status = fhir.ImmunizationStatusCodesEnteredInError
 	}
-	if im.Status == "not-done" {
+	if im.Status == fhir.ImmunizationStatusCodesNotDone {
 		im.StatusReason = m.cwe(rxa.Field(18).Rep(1))
 		if im.StatusReason == nil && status == "RE" {
 			im.StatusReason = codeOnly(actReason, "PATOBJ", "patient objection")
 		}
 		if im.StatusReason == nil {
-			im.StatusReason = &fhirr4.CodeableConcept{Text: "not administered"}
+			im.StatusReason = textOnly("not administered")
 		}
 	}
-	im.Recorded = m.dateTime(fieldText(rxa, 22))
+	im.Recorded = opt(m.dateTime(fieldText(rxa, 22)))
 
-	m.add(im)
+	m.add("Immunization", id, im)
 	return im
 }
 
@@ -198,7 +203,7 @@ func (m *mapper) mvxSystem(name string) string {
 
 // immunizationOBX takes the funding source and program eligibility the
 // CDC IZ guide sends as OBX after the RXA.
-func (m *mapper) immunizationOBX(im *fhirr4.Immunization, obx hl7v2.Segment) {
+func (m *mapper) immunizationOBX(im *fhir.Immunization, obx hl7v2.Segment) {
 	v := m.cwe(obx.Field(5).Rep(1))
 	if v == nil {
 		return

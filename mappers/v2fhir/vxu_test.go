@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
 	"github.com/shch/fhirgw/adapters/hl7v2"
-	"github.com/shch/fhirgw/mappers/fhirr4"
 )
 
 // vxuCN is a community health centre hepatitis B dose for a child: local
@@ -27,11 +28,11 @@ const vxuRefused = "MSH|^~\\&|IIS|SQ-CHC-01|FHIRGW|SHCH|20240306090000||VXU^V04|
 	"RXA|0|1|20240306||03^MMR^CVX|999||||||||||||00^家长拒绝^NIP002||RE\r" +
 	"RXA|0|1|20240306||10^IPV^CVX|999||||||||||||||RE\r"
 
-func immunizations(t *testing.T, r *Result) []*fhirr4.Immunization {
+func immunizations(t *testing.T, r *Result) []*fhir.Immunization {
 	t.Helper()
-	var out []*fhirr4.Immunization
+	var out []*fhir.Immunization
 	for _, e := range r.Find("Immunization") {
-		out = append(out, e.Resource.(*fhirr4.Immunization))
+		out = append(out, e.Resource.(*fhir.Immunization))
 	}
 	return out
 }
@@ -57,7 +58,7 @@ func TestVXU(t *testing.T) {
 	}
 
 	p := patientOf(t, rUTF)
-	if p.Name[0].Text != "王䶮" {
+	if value(p.Name[0].Text) != "王䶮" {
 		t.Errorf("patient name %+v", p.Name)
 	}
 	ims := immunizations(t, rUTF)
@@ -66,21 +67,21 @@ func TestVXU(t *testing.T) {
 	}
 	im := ims[0]
 	tests := []struct{ field, got, want string }{
-		{"id", im.ID, makeID("Immunization", "FILL", "urn:fhirgw:v2:id:SQ-CHC-01", "F-9001")},
-		{"status", im.Status, "completed"},
-		{"patient", im.Patient.Reference, "Patient/" + p.ID},
-		{"vaccineCode[0]", im.VaccineCode.Coding[0].System + "|" + im.VaccineCode.Coding[0].Code + "|" + im.VaccineCode.Coding[0].Display, "urn:fhirgw:v2:cs:NIP-CN|HepB-10|乙肝疫苗(酿酒酵母)10μg"},
-		{"vaccineCode[1]", im.VaccineCode.Coding[1].System + "|" + im.VaccineCode.Coding[1].Code, "http://hl7.org/fhir/sid/cvx|45"},
+		{"id", *im.Id, makeID("Immunization", "FILL", "urn:fhirgw:v2:id:SQ-CHC-01", "F-9001")},
+		{"status", im.Status.Code(), "completed"},
+		{"patient", value(im.Patient.Reference), "Patient/" + *p.Id},
+		{"vaccineCode[0]", value(im.VaccineCode.Coding[0].System) + "|" + value(im.VaccineCode.Coding[0].Code) + "|" + value(im.VaccineCode.Coding[0].Display), "urn:fhirgw:v2:cs:NIP-CN|HepB-10|乙肝疫苗(酿酒酵母)10μg"},
+		{"vaccineCode[1]", value(im.VaccineCode.Coding[1].System) + "|" + value(im.VaccineCode.Coding[1].Code), "http://hl7.org/fhir/sid/cvx|45"},
 		{"occurrence", im.OccurrenceDateTime, "2024-03-05T10:00:00+08:00"},
-		{"recorded", im.Recorded, "2024-03-05T10:10:00+08:00"},
-		{"dose", string(im.DoseQuantity.Value) + " " + im.DoseQuantity.Code, "0.5 mL"},
-		{"lot", im.LotNumber, "B202311A"},
-		{"expiration", im.ExpirationDate, "2025-11-30"},
-		{"manufacturer", im.Manufacturer.Display + "|" + im.Manufacturer.Identifier.System + "|" + im.Manufacturer.Identifier.Value, "大连汉信生物|http://hl7.org/fhir/sid/mvx|DLSW"},
-		{"route", im.Route.Coding[0].System + "|" + im.Route.Coding[0].Code, "http://terminology.hl7.org/CodeSystem/v2-0162|IM"},
-		{"site", im.Site.Coding[0].Display, "左上臂"},
-		{"performer", im.Performer[0].Function.Coding[0].Code + " " + im.Performer[0].Actor.Display, "AP 赵护士"},
-		{"eligibility", im.ProgramEligibility[0].Coding[0].Code, "V02"},
+		{"recorded", value(im.Recorded), "2024-03-05T10:10:00+08:00"},
+		{"dose", string(*im.DoseQuantity.Value) + " " + value(im.DoseQuantity.Code), "0.5 mL"},
+		{"lot", value(im.LotNumber), "B202311A"},
+		{"expiration", value(im.ExpirationDate), "2025-11-30"},
+		{"manufacturer", value(im.Manufacturer.Display) + "|" + value(im.Manufacturer.Identifier.System) + "|" + value(im.Manufacturer.Identifier.Value), "大连汉信生物|http://hl7.org/fhir/sid/mvx|DLSW"},
+		{"route", value(im.Route.Coding[0].System) + "|" + value(im.Route.Coding[0].Code), "http://terminology.hl7.org/CodeSystem/v2-0162|IM"},
+		{"site", value(im.Site.Coding[0].Display), "左上臂"},
+		{"performer", value(im.Performer[0].Function.Coding[0].Code) + " " + value(im.Performer[0].Actor.Display), "AP 赵护士"},
+		{"eligibility", value(im.ProgramEligibility[0].Coding[0].Code), "V02"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -93,7 +94,7 @@ func TestVXU(t *testing.T) {
 	if im.StatusReason != nil {
 		t.Errorf("completed dose has statusReason %+v", im.StatusReason)
 	}
-	if ids := im.Identifier; len(ids) != 2 || ids[0].Value != "P-778" || ids[1].Value != "F-9001" || ids[1].Type.Coding[0].Code != "FILL" {
+	if ids := im.Identifier; len(ids) != 2 || value(ids[0].Value) != "P-778" || value(ids[1].Value) != "F-9001" || value(ids[1].Type.Coding[0].Code) != "FILL" {
 		t.Errorf("identifiers %+v", ids)
 	}
 }
@@ -104,15 +105,15 @@ func TestVXUStatus(t *testing.T) {
 	if len(ims) != 2 {
 		t.Fatalf("got %d Immunizations", len(ims))
 	}
-	pid := patientOf(t, r).ID
+	pid := *patientOf(t, r).Id
 	for i, w := range []struct{ code, reason string }{{"03", "00"}, {"10", "PATOBJ"}} {
 		im := ims[i]
-		if im.Status != "not-done" || im.StatusReason == nil || im.StatusReason.Coding[0].Code != w.reason {
+		if im.Status.Code() != "not-done" || im.StatusReason == nil || value(im.StatusReason.Coding[0].Code) != w.reason {
 			t.Errorf("RXA %d: status %s reason %+v, want not-done/%s", i, im.Status, im.StatusReason, w.reason)
 		}
 		// No ORC: the id comes from the patient, vaccine and date.
-		if want := makeID("Immunization", pid, cvxSystem+"|"+w.code, "2024-03-06"); im.ID != want {
-			t.Errorf("RXA %d: id %s, want %s", i, im.ID, want)
+		if want := makeID("Immunization", pid, cvxSystem+"|"+w.code, "2024-03-06"); *im.Id != want {
+			t.Errorf("RXA %d: id %s, want %s", i, *im.Id, want)
 		}
 		if im.DoseQuantity != nil {
 			t.Errorf("RXA %d: 999 (unknown amount) became dose %+v", i, im.DoseQuantity)
@@ -126,7 +127,7 @@ func TestVXUStatus(t *testing.T) {
 		msg := "MSH|^~\\&|IIS|F|||20240101||VXU^V04|1|P|2.5.1\rPID|1||M1^^^H\r" +
 			"RXA|0|1|20240101||08^HepB^CVX|0.5|mL||01^Historical^NIP001|||||||||||" + tt.rxa20 + "|" + tt.rxa21 + "\r"
 		im := immunizations(t, mustMap(t, parse(t, msg), Config{}))[0]
-		if im.Status != tt.want {
+		if im.Status.Code() != tt.want {
 			t.Errorf("RXA-20 %q RXA-21 %q: status %s, want %s", tt.rxa20, tt.rxa21, im.Status, tt.want)
 		}
 		if (im.StatusReason != nil) != (tt.want == "not-done") {
@@ -150,7 +151,7 @@ func TestVXUErrors(t *testing.T) {
 	// A bad date and no vaccine code are warned about, not dropped.
 	r := mustMap(t, parse(t, "MSH|^~\\&|IIS|F|||20240101||VXU^V04|1|P|2.5.1\rPID|1||M1^^^H\rRXA|0|1|20241301\r"), Config{})
 	im := immunizations(t, r)[0]
-	if im.OccurrenceString != "20241301" || im.VaccineCode.Coding[0].Code != unknownCVX || !hasWarning(r, "DATETIME_INVALID") || !hasWarning(r, "VACCINE_MISSING") {
+	if im.OccurrenceString != "20241301" || value(im.VaccineCode.Coding[0].Code) != unknownCVX || !hasWarning(r, "DATETIME_INVALID") || !hasWarning(r, "VACCINE_MISSING") {
 		t.Errorf("occurrence %q vaccine %+v warnings %+v", im.OccurrenceString, im.VaccineCode, r.Warnings)
 	}
 }
