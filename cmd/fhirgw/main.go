@@ -73,5 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	var h slog.Handler = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	if lw, ok := w.(*logWriter); ok {
+		h = flushingHandler{h, lw}
+	}
+	return slog.New(h)
 }

@@ -57,7 +57,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	lw := newLogWriter(stderr, 200*time.Millisecond)
+	defer lw.Close()
+	log := newLogger(lw, cfg.LogLevel)
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
