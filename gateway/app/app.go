@@ -50,6 +50,8 @@ type Gateway struct {
 	Indexer   *index.Live
 	reindexer *reindex.Runner
 	poll      time.Duration
+	// indexRules fingerprints what shapes index rows besides the search parameters.
+	indexRules string
 }
 
 // New assembles the gateway over st.
@@ -87,7 +89,8 @@ func New(st store.Store, opts Options) *Gateway {
 		Metrics: m, Gatherer: reg, Store: st,
 		HL7: pipe, Messages: timed,
 	})
-	g := &Gateway{Service: svc, Registry: reg, Pipeline: pipe, syncer: syncer, Indexer: live, reindexer: reindexer, poll: opts.ParamPoll}
+	g := &Gateway{Service: svc, Registry: reg, Pipeline: pipe, syncer: syncer, Indexer: live, reindexer: reindexer, poll: opts.ParamPoll,
+		indexRules: index.Rules + "; base " + opts.BaseURL}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/reindex", g.reindexStatus)
 	mux.Handle("/", srv.Handler())
@@ -111,6 +114,9 @@ func (g *Gateway) reindexStatus(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.syncer.Refresh(ctx); err != nil {
 		return fmt.Errorf("load search parameters: %w", err)
+	}
+	if err := g.reindexer.EnsureRules(ctx, g.indexRules); err != nil {
+		return err
 	}
 	go g.syncer.Run(ctx)
 	go g.reindexer.Run(ctx, g.poll)

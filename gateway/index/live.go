@@ -10,6 +10,11 @@ import (
 	"github.com/shch/fhirgw/gateway/store"
 )
 
+// Rules names the extractor's own rules: change it whenever the same resource and
+// search parameters would give different index rows, and every gateway on a database
+// re-indexes what is stored (reindex.Runner.EnsureRules) when it starts.
+const Rules = "2026-11-23: composites only when complete; code-value-date as R5; local base references"
+
 // Live is an Extractor that can be replaced while the gateway runs, when
 // SearchParameter resources are created, changed or removed. Writes always use the
 // newest definitions.

@@ -102,6 +102,44 @@ func (r *Runner) Enqueue(ctx context.Context, defs []searchparam.Definition) err
 	return r.st.Update(ctx, func(ctx context.Context, tx store.Tx) error { return put(ctx, tx, j) })
 }
 
+// rulesKey holds the fingerprint of the index rules the stored rows were made with.
+const rulesKey = "reindex-rules"
+
+// EnsureRules makes the stored index follow rules, a fingerprint of what decides the
+// index rows besides the search parameters (the extractor's own rules and this
+// server's base URL): when it differs from the one recorded, every stored resource is
+// re-indexed by a job, and rules is recorded. A store without any resource only
+// records it. Gateways sharing a database must agree on rules.
+func (r *Runner) EnsureRules(ctx context.Context, rules string) error {
+	err := r.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		old, err := tx.GetState(ctx, rulesKey)
+		switch {
+		case err == nil && string(old) == rules:
+			return nil
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		page, err := tx.Search(ctx, store.Query{Count: 1})
+		if err != nil {
+			return err
+		}
+		if len(page.Resources) > 0 {
+			now := r.now().UTC()
+			j := Job{ID: uuid.NewString(), URLs: []string{"index rules: " + rules}, Types: fhirschema.ResourceTypes(),
+				Status: Pending, Created: now, NotBefore: now.Add(r.delay), Updated: now}
+			if err := put(ctx, tx, j); err != nil {
+				return err
+			}
+			r.log.Info("index rules changed: every resource will be re-indexed", "job", j.ID)
+		}
+		return tx.PutState(ctx, rulesKey, []byte(rules))
+	})
+	if err != nil {
+		return fmt.Errorf("check index rules: %w", err)
+	}
+	return nil
+}
+
 func put(ctx context.Context, tx store.Tx, j Job) error {
 	b, err := json.Marshal(j)
 	if err != nil {

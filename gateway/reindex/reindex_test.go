@@ -100,3 +100,85 @@ func TestRunnerReindexesWithLease(t *testing.T) {
 		t.Errorf("patients found by the new parameter: %d, %v; want %d", p.Total, err, n/3)
 	}
 }
+
+// When the index rules change (here: the server's base URL becomes known, so absolute
+// references on it are local), what is stored is re-indexed once; an empty store and
+// unchanged rules make no job.
+func TestEnsureRules(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const base = "https://fhir.sq.example/fhir"
+	old, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), "")
+	cur, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), base)
+	now := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
+	r := New(st, cur, time.Second, nil)
+	r.now = func() time.Time { return now }
+	jobs := func() []Job {
+		t.Helper()
+		js, err := r.Jobs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	if err := r.EnsureRules(ctx, "v1"); err != nil || len(jobs()) != 0 {
+		t.Fatalf("empty store: %v, jobs %v", err, jobs())
+	}
+	err = st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		body := `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"血压"},"subject":{"reference":"` + base + `/Patient/p1"}}`
+		idx, err := old.Index(ctx, "Observation", []byte(body))
+		if err != nil {
+			return err
+		}
+		return tx.Put(ctx, store.Resource{Type: "Observation", ID: "o1", Version: 1, LastUpdated: now, Method: "PUT", Body: []byte(body)}, idx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bySubject := func() int {
+		p, err := st.Search(ctx, store.Query{Type: "Observation", Total: true, Where: []store.Clause{{Param: "subject", Kind: store.KindReference,
+			References: []store.ReferenceMatch{{Type: "Patient", ID: "p1"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Total
+	}
+	if n := bySubject(); n != 0 {
+		t.Fatalf("found by subject=Patient/p1 before re-indexing: %d", n)
+	}
+	if err := r.EnsureRules(ctx, "v1"); err != nil || len(jobs()) != 0 {
+		t.Fatalf("unchanged rules: %v, jobs %v", err, jobs())
+	}
+	if err := r.EnsureRules(ctx, "v2"); err != nil || len(jobs()) != 1 {
+		t.Fatalf("changed rules: %v, jobs %v", err, jobs())
+	}
+	if err := r.EnsureRules(ctx, "v2"); err != nil || len(jobs()) != 1 {
+		t.Fatalf("the same rules again made another job: %v, jobs %v", err, jobs())
+	}
+	now = now.Add(2 * time.Second)
+	for i := 0; ; i++ {
+		worked, err := r.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !worked {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("job does not finish")
+		}
+	}
+	if js := jobs(); js[0].Status != Done || js[0].Processed != 1 {
+		t.Fatalf("job: %+v", js[0])
+	}
+	if n := bySubject(); n != 1 {
+		t.Errorf("found by subject=Patient/p1 after re-indexing: %d, want 1", n)
+	}
+}
