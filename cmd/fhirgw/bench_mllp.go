@@ -34,7 +34,9 @@ var benchTemplates = map[string][]string{
 
 // messageFactory makes distinct messages from corpus templates: each gets its own
 // control id (MSH-10), patient identifier (PID-3), visit number (PV1-19) and order
-// numbers (ORC-2/3, OBR-2/3), diagnosis (DG1-20) and specimen (SPM-2) identifiers, so that no two are duplicates or the same patient.
+// numbers (ORC-2/3, OBR-2/3), diagnosis (DG1-20), specimen (SPM-2), observation
+// instance (OBX-21) and procedure (PR1-19) identifiers, so that no two are duplicates
+// or the same patient.
 type messageFactory struct {
 	prefix    string
 	templates map[string][][]byte
@@ -106,6 +108,10 @@ func rewriteMessage(tpl []byte, controlID string, n int64) []byte {
 			set = map[int]string{20: fmt.Sprintf("D%d", n)}
 		case "SPM": // specimen identifier
 			set = map[int]string{2: fmt.Sprintf("S%d", n)}
+		case "OBX": // observation instance identifier
+			set = map[int]string{21: fmt.Sprintf("O%d-%d", n, i)}
+		case "PR1": // procedure identifier
+			set = map[int]string{19: fmt.Sprintf("PR%d-%d", n, i)}
 		default:
 			continue
 		}

@@ -15,6 +15,8 @@ func TestMessageFactory(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	seen := map[string]bool{}
 	kinds := map[string]int{}
+	ids := map[string]string{} // segment|identifier -> control id of the first message with it
+	rewritten := map[string]int{}
 	for range 200 {
 		raw, id := f.next(rng)
 		m, err := hl7v2.Parse(raw)
@@ -34,6 +36,27 @@ func TestMessageFactory(t *testing.T) {
 		}
 		code, _, _ := m.Type()
 		kinds[code]++
+		// Business identifiers that give resources their ids must not repeat across
+		// messages, or the load measures lock waits on one shared resource.
+		for seg, field := range map[string]int{"PV1": 19, "ORC": 2, "OBR": 3, "DG1": 20, "SPM": 2, "OBX": 21, "PR1": 19} {
+			for _, sg := range m.AllSegments(seg) {
+				v := sg.Field(field).Rep(1).Component(1).String()
+				if v == "" {
+					continue
+				}
+				key := seg + "|" + v
+				if owner, ok := ids[key]; ok && owner != id {
+					t.Fatalf("%s-%d %q repeats in messages %s and %s", seg, field, v, owner, id)
+				}
+				ids[key] = id
+				rewritten[seg]++
+			}
+		}
+	}
+	for _, seg := range []string{"PV1", "OBR", "OBX", "PR1"} {
+		if rewritten[seg] == 0 {
+			t.Errorf("no %s identifier in the generated messages: the check above tested nothing", seg)
+		}
 	}
 	if kinds["ADT"] == 0 || kinds["ORU"] == 0 || kinds["ADT"]+kinds["ORU"] != 200 {
 		t.Fatalf("mix %v", kinds)

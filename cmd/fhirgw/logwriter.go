@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -15,14 +14,19 @@ import (
 // read, and a line reaches the log at most one interval late. What must not be
 // lost is in the store, not in the log.
 type logWriter struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	out    io.Writer
+	buf    []byte
+	closed bool // after Close every line is written at once
+	stop   chan struct{}
+	done   chan struct{}
 }
 
+// logBuffer is how much is held before it is written out regardless.
+const logBuffer = 64 << 10
+
 func newLogWriter(w io.Writer, every time.Duration) *logWriter {
-	l := &logWriter{w: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &logWriter{out: w, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		t := time.NewTicker(every)
@@ -42,21 +46,43 @@ func newLogWriter(w io.Writer, every time.Duration) *logWriter {
 func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	l.buf = append(l.buf, p...)
+	if l.closed || len(l.buf) >= logBuffer {
+		if err := l.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
 
 // Flush writes out what is buffered.
 func (l *logWriter) Flush() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Flush()
+	return l.flush()
 }
 
-// Close stops the periodic flush and flushes.
+// flush writes the buffer out; l.mu is held. The buffer is emptied even when
+// the write fails, so that one failure (a full disk, a blocked pipe) loses those
+// lines but not every later one, as a sticky bufio.Writer error would.
+func (l *logWriter) flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	_, err := l.out.Write(l.buf)
+	l.buf = l.buf[:0]
+	return err
+}
+
+// Close stops the periodic flush and flushes; later lines (from work still
+// ending) are written at once.
 func (l *logWriter) Close() error {
 	close(l.stop)
 	<-l.done
-	return l.Flush()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return l.flush()
 }
 
 // flushingHandler flushes its logWriter after every record at warning level or

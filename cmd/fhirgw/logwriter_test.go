@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -45,5 +46,38 @@ func TestLogWriter(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"msg":"last"`) {
 		t.Fatalf("Close did not flush: %q", out.String())
+	}
+}
+
+// failingOnce fails its first write.
+type failingOnce struct {
+	syncBuffer
+	failed bool
+}
+
+func (f *failingOnce) Write(p []byte) (int, error) {
+	if !f.failed {
+		f.failed = true
+		return 0, errors.New("disk full")
+	}
+	return f.syncBuffer.Write(p)
+}
+
+// One failed write loses the lines it held, not every later line.
+func TestLogWriterRecovers(t *testing.T) {
+	out := &failingOnce{}
+	lw := newLogWriter(out, time.Hour)
+	log := newLogger(lw, "info")
+	log.Warn("lost") // its flush fails
+	log.Warn("kept")
+	if s := out.String(); strings.Contains(s, `"lost"`) || !strings.Contains(s, `"msg":"kept"`) {
+		t.Fatalf("after a failed write: %q", s)
+	}
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log.Info("after close")
+	if !strings.Contains(out.String(), `"msg":"after close"`) {
+		t.Fatalf("a line logged after Close was not written: %q", out.String())
 	}
 }

@@ -133,6 +133,16 @@ func (c *http1Conn) roundTrip(ctx context.Context) (int, error) {
 // status and whether the connection stays open. After an error the connection is
 // unusable.
 func readResponse(br *bufio.Reader) (status int, keepAlive bool, err error) {
+	for {
+		status, keepAlive, err = readOne(br)
+		// 1xx responses (100 Continue) are interim: the final one follows.
+		if err != nil || status >= 200 {
+			return status, keepAlive, err
+		}
+	}
+}
+
+func readOne(br *bufio.Reader) (status int, keepAlive bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return 0, false, err
@@ -144,7 +154,8 @@ func readResponse(br *bufio.Reader) (status int, keepAlive bool, err error) {
 	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
 		return 0, false, fmt.Errorf("malformed status line %q", line)
 	}
-	length, chunked, closing := -1, false, false
+	// HTTP/1.0 closes unless asked to keep the connection.
+	length, chunked, closing := -1, false, bytes.HasPrefix(line, []byte("HTTP/1.0"))
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -167,7 +178,14 @@ func readResponse(br *bufio.Reader) (status int, keepAlive bool, err error) {
 		case "transfer-encoding":
 			chunked = bytes.EqualFold(value, []byte("chunked"))
 		case "connection":
-			closing = bytes.EqualFold(value, []byte("close"))
+			for _, tok := range bytes.Split(value, []byte(",")) {
+				switch tok = bytes.TrimSpace(tok); {
+				case bytes.EqualFold(tok, []byte("close")):
+					closing = true
+				case bytes.EqualFold(tok, []byte("keep-alive")):
+					closing = false
+				}
+			}
 		}
 	}
 	switch {

@@ -84,6 +84,7 @@ func FuzzReadResponse(f *testing.F) {
 		"HTTP/1.1 410 Gone\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 		"HTTP/1.0 20",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -93,4 +94,23 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("status %d accepted", status)
 		}
 	})
+}
+
+func TestReadResponse(t *testing.T) {
+	for _, tc := range []struct {
+		in        string
+		status    int
+		keepAlive bool
+	}{
+		{"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", 201, true},
+		{"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 200, false},
+		{"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", 200, true},
+		{"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n", 200, false},
+		{"HTTP/1.1 204 No Content\r\n\r\n", 204, true},
+	} {
+		status, keepAlive, err := readResponse(bufio.NewReader(strings.NewReader(tc.in)))
+		if err != nil || status != tc.status || keepAlive != tc.keepAlive {
+			t.Errorf("%q: %d %v %v, want %d %v", tc.in, status, keepAlive, err, tc.status, tc.keepAlive)
+		}
+	}
 }

@@ -56,7 +56,7 @@ func write(name string, fail bool) Write {
 
 func TestLoneWriteCommitsAtOnce(t *testing.T) {
 	r := &recorder{}
-	c := New(r, 8)
+	c := New(r, Options{Max: 8, Lanes: 1})
 	for i := range 3 {
 		if err := c.Do(context.Background(), write(fmt.Sprint(i), false)); err != nil {
 			t.Fatal(err)
@@ -98,7 +98,7 @@ func queued(t *testing.T, c *Committer, r *recorder, n int, failing map[string]b
 func waitQueue(c *Committer, n int) {
 	for {
 		c.mu.Lock()
-		l, running := len(c.queue), c.running
+		l, running := len(c.queue), c.leaders > 0
 		c.mu.Unlock()
 		if running && l == n {
 			return
@@ -109,7 +109,7 @@ func waitQueue(c *Committer, n int) {
 
 func TestConcurrentWritesShareATransaction(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	c := New(r, 64)
+	c := New(r, Options{Max: 64, Lanes: 1})
 	errs := queued(t, c, r, 10, nil)
 	for name, err := range errs {
 		if err != nil {
@@ -123,7 +123,7 @@ func TestConcurrentWritesShareATransaction(t *testing.T) {
 
 func TestBatchesAreBounded(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	c := New(r, 4)
+	c := New(r, Options{Max: 4, Lanes: 1})
 	queued(t, c, r, 10, nil)
 	var sizes []int
 	for _, tx := range r.txs {
@@ -137,7 +137,7 @@ func TestBatchesAreBounded(t *testing.T) {
 
 func TestAFailingWriteFailsAlone(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	c := New(r, 64)
+	c := New(r, Options{Max: 64, Lanes: 1})
 	errs := queued(t, c, r, 5, map[string]bool{"w2": true})
 	for name, err := range errs {
 		switch {
@@ -163,7 +163,7 @@ func TestAFailingWriteFailsAlone(t *testing.T) {
 
 func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 	r := &recorder{gate: make(chan struct{})}
-	c := New(r, 64)
+	c := New(r, Options{Max: 64, Lanes: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -194,5 +194,102 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 		if err != nil {
 			t.Errorf("write %d: %v", i, err)
 		}
+	}
+}
+
+// A write that panics fails its batch, and the committer keeps working: no later
+// caller waits for ever.
+func TestPanickingWrite(t *testing.T) {
+	r := &recorder{}
+	c := New(r, Options{Max: 8, Lanes: 1})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic did not reach the caller whose goroutine committed")
+			}
+		}()
+		_ = c.Do(context.Background(), func(ctx context.Context, tx store.Tx) error { panic("boom") })
+	}()
+	if err := c.Do(context.Background(), write("after", false)); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.txs) != 1 || r.txs[0][0] != "after" {
+		t.Fatalf("transactions %v", r.txs)
+	}
+}
+
+// Many callers on two lanes: every write commits exactly once, failing ones fail
+// alone, and every call returns (a lost lane would hang this test).
+func TestLanesUnderLoad(t *testing.T) {
+	r := &lockedRecorder{}
+	c := New(r, Options{Max: 5, Lanes: 2})
+	const callers, each = 16, 50
+	var wg sync.WaitGroup
+	errs := make([]error, callers*each)
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				n := g*each + i
+				errs[n] = c.Do(context.Background(), r.write(n, n%37 == 0))
+			}
+		}()
+	}
+	wg.Wait()
+	for n, err := range errs {
+		if (err != nil) != (n%37 == 0) {
+			t.Errorf("write %d: %v", n, err)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n := range callers * each {
+		want := 1
+		if n%37 == 0 {
+			want = 0
+		}
+		if r.committed[n] != want {
+			t.Errorf("write %d committed %d times, want %d", n, r.committed[n], want)
+		}
+	}
+}
+
+// lockedRecorder is an Updater whose transactions may run at the same time.
+type lockedRecorder struct {
+	mu        sync.Mutex
+	committed map[int]int
+}
+
+type lockedTx struct {
+	store.Tx
+	writes *[]int
+}
+
+func (r *lockedRecorder) Update(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
+	var writes []int
+	if err := fn(ctx, lockedTx{writes: &writes}); err != nil {
+		return err
+	}
+	runtime.Gosched()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.committed == nil {
+		r.committed = map[int]int{}
+	}
+	for _, n := range writes {
+		r.committed[n]++
+	}
+	return nil
+}
+
+func (r *lockedRecorder) write(n int, fail bool) Write {
+	return func(ctx context.Context, tx store.Tx) error {
+		if fail {
+			return store.ErrConflict
+		}
+		lt := tx.(lockedTx)
+		*lt.writes = append(*lt.writes, n)
+		return nil
 	}
 }

@@ -296,6 +296,7 @@ func (x *Extractor) localReferences(idx *store.Index) {
 		if !ok || r.TargetID != "" {
 			continue
 		}
+		rest, _, _ = strings.Cut(rest, "|") // a canonical's version
 		if local := ParseReference(r.Param, rest); local.TargetID != "" {
 			idx.References[i].TargetType, idx.References[i].TargetID = local.TargetType, local.TargetID
 		}

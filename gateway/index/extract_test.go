@@ -273,4 +273,19 @@ func TestLocalBaseReferences(t *testing.T) {
 			}
 		}
 	}
+	// A canonical on the local base names the resource, not its version.
+	idx, err := base.Index(context.Background(), "CarePlan", []byte(`{"resourceType":"CarePlan","status":"active","intent":"plan",
+		"subject":{"reference":"Patient/p1"},"instantiatesCanonical":["https://fhir.sq.example/fhir/PlanDefinition/hbp|2"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range idx.References {
+		if r.Param == "instantiates-canonical" {
+			found = r.TargetType == "PlanDefinition" && r.TargetID == "hbp"
+		}
+	}
+	if !found {
+		t.Errorf("canonical on the local base indexed as %+v", idx.References)
+	}
 }

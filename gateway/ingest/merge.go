@@ -335,7 +335,7 @@ func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, ba
 				return err
 			}
 			for _, r := range page.Resources {
-				if r.Type == "Patient" && (r.ID == from || r.ID == to) || auditRecord[r.Type] {
+				if r.Type == "Patient" && (r.ID == from || r.ID == to) || auditRecord(r.Type) {
 					continue
 				}
 				keys = append(keys, r.Type+"/"+r.ID)
@@ -381,10 +381,10 @@ func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, ba
 	return out, nil
 }
 
-// auditRecord lists the types that record what happened to a resource: they keep
-// naming the prior patient, as the record of what was acted on (the FHIR Patient
-// $merge operation moves clinical references, not the audit trail).
-var auditRecord = map[string]bool{"Provenance": true, "AuditEvent": true}
+// auditRecord reports whether resources of type typ record what happened to a
+// resource: they keep naming the prior patient, as the record of what was acted on
+// (the FHIR Patient $merge operation moves clinical references, not the audit trail).
+func auditRecord(typ string) bool { return typ == "Provenance" || typ == "AuditEvent" }
 
 // movedReference returns ref made to point at Patient/to when it points at
 // Patient/from: relative, or absolute on base, with or without a version. The form

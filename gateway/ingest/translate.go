@@ -44,14 +44,15 @@ var translatable = map[string]bool{
 // codeFields says where in the message a translated element came from, for the
 // ERR location of warnings: only elements whose source field is unambiguous.
 var codeFields = map[string]string{
-	"Observation.code":                 "OBX-3",
-	"Observation.valueCodeableConcept": "OBX-5",
-	"DiagnosticReport.code":            "OBR-4",
-	"Specimen.type":                    "SPM-4",
-	"Condition.code":                   "DG1-3",
-	"AllergyIntolerance.code":          "AL1-3",
-	"Immunization.vaccineCode":         "RXA-5",
-	"Procedure.code":                   "PR1-3",
+	"Observation.code":                           "OBX-3",
+	"Observation.valueCodeableConcept":           "OBX-5",
+	"Observation.component.valueCodeableConcept": "OBX-5",
+	"DiagnosticReport.code":                      "OBR-4",
+	"Specimen.type":                              "SPM-4",
+	"Condition.code":                             "DG1-3",
+	"AllergyIntolerance.code":                    "AL1-3",
+	"Immunization.vaccineCode":                   "RXA-5",
+	"Procedure.code":                             "PR1-3",
 }
 
 // senderKey is the key of Config.ConceptMaps (and v2fhir's Senders): MSH-4.1, else

@@ -52,7 +52,8 @@ type Config struct {
 	// write touched (SearchParameter changes take effect through it).
 	Changed func(ctx context.Context, types []string)
 	// GroupCommit is the most plain creates that concurrent clients may share one
-	// transaction with (see package groupcommit); 0 means 64 and 1 commits each alone.
+	// transaction with (see package groupcommit); 0 means its default and 1 commits
+	// each alone.
 	GroupCommit int
 }
 
@@ -84,12 +85,9 @@ func New(st store.Store, ix Indexer, cfg Config) *Service {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.GroupCommit <= 0 {
-		cfg.GroupCommit = 64
-	}
 	return &Service{
 		store: st, indexer: ix, cfg: cfg,
-		creates:            groupcommit.New(st, cfg.GroupCommit),
+		creates:            groupcommit.New(st, groupcommit.Options{Max: cfg.GroupCommit, Log: cfg.Log}),
 		patientCompartment: searchparam.Compartment("Patient"),
 	}
 }

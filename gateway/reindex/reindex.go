@@ -109,9 +109,14 @@ const rulesKey = "reindex-rules"
 // index rows besides the search parameters (the extractor's own rules and this
 // server's base URL): when it differs from the one recorded, every stored resource is
 // re-indexed by a job, and rules is recorded. A store without any resource only
-// records it. Gateways sharing a database must agree on rules.
+// records it. Gateways sharing a database must agree on rules: give them all the
+// same --base-url, or each start with another one re-indexes everything.
 func (r *Runner) EnsureRules(ctx context.Context, rules string) error {
 	err := r.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		// Gateways starting together must not each queue a job.
+		if err := tx.Lock(ctx, rulesKey); err != nil {
+			return err
+		}
 		old, err := tx.GetState(ctx, rulesKey)
 		switch {
 		case err == nil && string(old) == rules:

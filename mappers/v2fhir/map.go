@@ -1,6 +1,7 @@
 package v2fhir
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/json"
 	"errors"
@@ -123,15 +124,9 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 		}
 		out.Resources = append(out.Resources, e)
 	}
-	bundle, err := m.bundle(out.Resources)
-	if err != nil {
+	if out.Bundle, err = m.bundle(out.Resources); err != nil {
 		return nil, fmt.Errorf("v2fhir: %w", err)
 	}
-	b, err := json.Marshal(bundle)
-	if err != nil {
-		return nil, fmt.Errorf("v2fhir: marshal bundle: %w", err)
-	}
-	out.Bundle = b
 	return out, nil
 }
 
@@ -182,38 +177,96 @@ func (m *mapper) added(resourceType, id string) any {
 	return nil
 }
 
-// marshal encodes a resource. An Immunization needs help: samply declares
-// occurrenceDateTime and occurrenceString without omitempty (the generator
-// made each choice of the required occurrence[x] required), so both would
-// be written, one of them "". The outer fields shadow the embedded ones.
-//
-// samply writes resourceType last; it is moved to the front, where FHIR's own
-// examples and every reader of a stored resource expect it.
+// marshal encodes a resource with resourceType first, where FHIR's own examples
+// and every reader of a stored resource expect it. It encodes the resource's
+// Other* type (samply's type without methods) instead of calling the
+// resource's MarshalJSON, which writes resourceType last and makes
+// encoding/json validate and compact its whole output once more. An
+// Immunization needs more help: samply declares occurrenceDateTime and
+// occurrenceString without omitempty (the generator made each choice of the
+// required occurrence[x] required), so both would be written, one of them "";
+// the outer fields shadow the embedded ones.
 func marshal(r any) ([]byte, error) {
-	var b []byte
-	var err error
-	if im, ok := r.(*fhir.Immunization); ok {
-		b, err = json.Marshal(struct {
+	switch v := r.(type) {
+	case *fhir.AllergyIntolerance:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherAllergyIntolerance
+		}{"AllergyIntolerance", fhir.OtherAllergyIntolerance(*v)})
+	case *fhir.Appointment:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherAppointment
+		}{"Appointment", fhir.OtherAppointment(*v)})
+	case *fhir.Condition:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherCondition
+		}{"Condition", fhir.OtherCondition(*v)})
+	case *fhir.DiagnosticReport:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherDiagnosticReport
+		}{"DiagnosticReport", fhir.OtherDiagnosticReport(*v)})
+	case *fhir.Encounter:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherEncounter
+		}{"Encounter", fhir.OtherEncounter(*v)})
+	case *fhir.Observation:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherObservation
+		}{"Observation", fhir.OtherObservation(*v)})
+	case *fhir.Organization:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherOrganization
+		}{"Organization", fhir.OtherOrganization(*v)})
+	case *fhir.Patient:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherPatient
+		}{"Patient", fhir.OtherPatient(*v)})
+	case *fhir.Practitioner:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherPractitioner
+		}{"Practitioner", fhir.OtherPractitioner(*v)})
+	case *fhir.PractitionerRole:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherPractitionerRole
+		}{"PractitionerRole", fhir.OtherPractitionerRole(*v)})
+	case *fhir.Procedure:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherProcedure
+		}{"Procedure", fhir.OtherProcedure(*v)})
+	case *fhir.ServiceRequest:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherServiceRequest
+		}{"ServiceRequest", fhir.OtherServiceRequest(*v)})
+	case *fhir.Specimen:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherSpecimen
+		}{"Specimen", fhir.OtherSpecimen(*v)})
+	case *fhir.Task:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
+			fhir.OtherTask
+		}{"Task", fhir.OtherTask(*v)})
+	case *fhir.Immunization:
+		return json.Marshal(struct {
+			ResourceType string `json:"resourceType"`
 			fhir.OtherImmunization
 			OccurrenceDateTime string `json:"occurrenceDateTime,omitempty"`
 			OccurrenceString   string `json:"occurrenceString,omitempty"`
-			ResourceType       string `json:"resourceType"`
-		}{fhir.OtherImmunization(*im), im.OccurrenceDateTime, im.OccurrenceString, "Immunization"})
-	} else {
-		b, err = json.Marshal(r)
+		}{"Immunization", fhir.OtherImmunization(*v), v.OccurrenceDateTime, v.OccurrenceString})
 	}
-	if err != nil {
-		return nil, err
-	}
-	o, err := fhirjson.ParseObject(b)
-	if err != nil {
-		return nil, err
-	}
-	rt, ok := o.Get("resourceType")
-	if !ok {
-		return nil, fmt.Errorf("%T has no resourceType", r)
-	}
-	return append(fhirjson.Object{{Key: "resourceType", Value: rt}}, o.Delete("resourceType")...).Bytes(), nil
+	return nil, fmt.Errorf("marshal: %T is not a resource the mappers build", r)
 }
 
 func (m *mapper) warn(seg, field, code, format string, args ...any) {
@@ -250,36 +303,48 @@ func ref(resourceType, id string) *fhir.Reference {
 	return &fhir.Reference{Reference: ptr(resourceType + "/" + id)}
 }
 
-// bundle builds the transaction Bundle of the marshalled resources. Its id
-// is derived from the message control id and sender, so a resent message
-// gives the same Bundle.
-func (m *mapper) bundle(res []Entry) (*fhir.Bundle, error) {
-	b := &fhir.Bundle{Type: fhir.BundleTypeTransaction, Id: ptr(makeID("Bundle", m.sender, m.msg.ControlID()))}
+// bundle writes the transaction Bundle of the marshalled resources. Its id is
+// derived from the message control id and sender, so a resent message gives
+// the same Bundle. It is written directly: encoding it as a fhir.Bundle would
+// make encoding/json validate and copy every resource once more.
+func (m *mapper) bundle(res []Entry) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"resourceType":"Bundle","id":`)
+	b.Write(fhirjson.Quote(makeID("Bundle", m.sender, m.msg.ControlID())))
+	b.WriteString(`,"type":"transaction","entry":[`)
+	first := true
 	for _, r := range res {
 		p, isPatient := r.Resource.(*fhir.Patient)
 		if isPatient && len(m.merges) > 0 {
 			continue // a merge needs the stored records: see Merge
 		}
-		e := fhir.BundleEntry{
-			FullUrl:  ptr("urn:uuid:" + r.ID),
-			Resource: r.JSON,
-			Request:  &fhir.BundleEntryRequest{Method: fhir.HTTPVerbPUT, Url: r.Type + "/" + r.ID},
-		}
+		body, reqURL := r.JSON, r.Type+"/"+r.ID
 		if isPatient && m.cfg.ConditionalPatient && m.patientKey != nil {
 			// A conditional update must not carry an id the server did not
 			// choose; the other entries point at the urn:uuid fullUrl.
 			cp := *p
 			cp.Id = nil
-			j, err := json.Marshal(cp)
+			j, err := marshal(&cp)
 			if err != nil {
 				return nil, fmt.Errorf("marshal Patient: %w", err)
 			}
-			e.Resource = j
-			e.Request.Url = "Patient?identifier=" + url.QueryEscape(value(m.patientKey.System)+"|"+value(m.patientKey.Value))
+			body = j
+			reqURL = "Patient?identifier=" + url.QueryEscape(value(m.patientKey.System)+"|"+value(m.patientKey.Value))
 		}
-		b.Entry = append(b.Entry, e)
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(`{"fullUrl":`)
+		b.Write(fhirjson.Quote("urn:uuid:" + r.ID))
+		b.WriteString(`,"resource":`)
+		b.Write(body)
+		b.WriteString(`,"request":{"method":"PUT","url":`)
+		b.Write(fhirjson.Quote(reqURL))
+		b.WriteString(`}}`)
 	}
-	return b, nil
+	b.WriteString(`]}`)
+	return b.Bytes(), nil
 }
 
 // subject returns the reference to the message's Patient.

@@ -320,6 +320,9 @@ func FuzzMap(f *testing.F) {
 	f.Add([]byte(oruKiosk))
 	f.Add([]byte(ormCN))
 	f.Add([]byte(omlCN))
+	f.Add([]byte(oruNotesCN))
+	f.Add([]byte(omlNotesCN))
+	f.Add([]byte(oruRepeatsHead + "OBX|1|CWE|6463-4^细菌培养^LN||112283007^大肠埃希菌^SCT~3092008^金黄色葡萄球菌^SCT||||||F\r"))
 	for _, s := range vxuSIUSeeds {
 		f.Add([]byte(s))
 	}

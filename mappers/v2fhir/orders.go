@@ -22,8 +22,11 @@ func (m *mapper) mapOrders() error {
 	}
 	for _, o := range groups {
 		sr := m.serviceRequest(o, fhir.RequestIntentOrder)
-		for i, s := range o.obx {
-			obs := m.contextObservation(s, "ServiceRequest/"+*sr.Id, i)
+		for i, g := range o.obx {
+			obs := m.contextObservation(g.obx, "ServiceRequest/"+*sr.Id, i)
+			if obs != nil {
+				obs.Note = m.notes(g.nte)
+			}
 			switch {
 			case obs == nil:
 			case m.add("Observation", *obs.Id, obs):
@@ -126,10 +129,16 @@ func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.Servi
 			}
 		}
 	}
+	// NTE after ORC/OBR: the IG's NTE[ServiceRequest] map in OML and ORM.
+	// In ORU the IG gives the order's NTE no target (an R4 DiagnosticReport
+	// has no note); this filler-order ServiceRequest takes them, as
+	// FHIR-Converter's ORU templates do.
+	sr.Note = m.notes(o.nte)
 	if !m.add("ServiceRequest", id, sr) {
 		// A second group with the same order number: keep adding to the
 		// ServiceRequest the first one made.
 		if prev, ok := m.added("ServiceRequest", id).(*fhir.ServiceRequest); ok {
+			prev.Note = append(prev.Note, sr.Note...)
 			return prev
 		}
 	}

@@ -14,34 +14,67 @@ type order struct {
 	orc, obr hl7v2.Segment
 	hasORC   bool
 	hasOBR   bool
-	obx      []hl7v2.Segment
+	nte      []hl7v2.Segment // NTE after the ORC or OBR: notes on the order
+	obx      []obxGroup
 	spm      []hl7v2.Segment
 }
 
+// obxGroup is an OBX with the NTE segments after it.
+type obxGroup struct {
+	obx hl7v2.Segment
+	nte []hl7v2.Segment
+}
+
 // orders groups the message's order segments. An ORC followed by an OBR
-// forms one group; an OBR without an ORC starts its own group.
+// forms one group; an OBR without an ORC starts its own group. An NTE
+// belongs to the OBX it follows, else to the ORC or OBR (the IG's ORU,
+// ORM and OML maps); one after any other segment (PID, SPM) is not an
+// order's.
 func (m *mapper) orders() []*order {
 	var out []*order
 	var cur *order
+	const (
+		noteNone = iota
+		noteOrder
+		noteOBX
+	)
+	target := noteNone
 	for _, s := range m.msg.Segments() {
 		switch s.Name() {
 		case "ORC":
 			cur = &order{orc: s, hasORC: true}
 			out = append(out, cur)
+			target = noteOrder
 		case "OBR":
 			if cur == nil || cur.hasOBR {
 				cur = &order{}
 				out = append(out, cur)
 			}
 			cur.obr, cur.hasOBR = s, true
+			target = noteOrder
 		case "OBX":
+			target = noteNone
 			if cur != nil {
-				cur.obx = append(cur.obx, s)
+				cur.obx = append(cur.obx, obxGroup{obx: s})
+				target = noteOBX
 			}
 		case "SPM":
+			target = noteNone
 			if cur != nil {
 				cur.spm = append(cur.spm, s)
 			}
+		case "NTE":
+			switch target {
+			case noteOrder:
+				cur.nte = append(cur.nte, s)
+			case noteOBX:
+				g := &cur.obx[len(cur.obx)-1]
+				g.nte = append(g.nte, s)
+			}
+		case "TQ1", "TQ2", "PRT", "TCD", "CTD":
+			// Order details that some senders put before the order's NTE.
+		default:
+			target = noteNone
 		}
 	}
 	return out
@@ -169,11 +202,12 @@ func (m *mapper) mapORU() error {
 			}
 		}
 		m.add("DiagnosticReport", drID, dr)
-		for i, s := range o.obx {
-			obs := m.observation(s, o, drID, i)
+		for i, g := range o.obx {
+			obs := m.observation(g.obx, o, drID, i)
 			if obs == nil {
 				continue
 			}
+			obs.Note = m.notes(g.nte)
 			obs.BasedOn = []fhir.Reference{*ref("ServiceRequest", *sr.Id)}
 			if len(dr.Specimen) == 1 {
 				obs.Specimen = &dr.Specimen[0]
@@ -269,15 +303,15 @@ func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int
 		cat = "vital-signs"
 	}
 	obs.Category = []fhir.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/observation-category", cat, "")}
-	m.value(obs, s)
+	rr := m.referenceRange(fieldText(s, 7), s.Field(6).Rep(1))
+	if !m.value(obs, s, rr) && rr != nil {
+		obs.ReferenceRange = []fhir.ObservationReferenceRange{*rr}
+	}
 	obs.EffectiveDateTime = opt(m.dateTime(fieldText(s, 14)))
 	if obs.EffectiveDateTime == nil && o.hasOBR {
 		obs.EffectiveDateTime = opt(m.dateTime(fieldText(o.obr, 7)))
 	}
 	obs.Issued = opt(instant(m.dateTime(fieldText(s, 19))))
-	if rr := m.referenceRange(fieldText(s, 7), s.Field(6).Rep(1)); rr != nil {
-		obs.ReferenceRange = []fhir.ObservationReferenceRange{*rr}
-	}
 	for _, r := range reps(s, 8) {
 		if c := comp(r, 1); c != "" {
 			obs.Interpretation = append(obs.Interpretation, *codeOnly("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", c, comp(r, 2)))
@@ -294,26 +328,87 @@ func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int
 	return obs
 }
 
-// value maps OBX-5 by its value type OBX-2.
-func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment) {
+// obxValue is the value of one OBX-5 repetition, in the member its type
+// gives: Observation.value[x] or Observation.component.value[x].
+type obxValue struct {
+	quantity *fhir.Quantity
+	cc       *fhir.CodeableConcept
+	str      *string
+	rng      *fhir.Range
+	ratio    *fhir.Ratio
+	dateTime *string
+}
+
+func (v obxValue) setObservation(obs *fhir.Observation) {
+	obs.ValueQuantity, obs.ValueCodeableConcept, obs.ValueString = v.quantity, v.cc, v.str
+	obs.ValueRange, obs.ValueRatio, obs.ValueDateTime = v.rng, v.ratio, v.dateTime
+}
+
+func (v obxValue) setComponent(c *fhir.ObservationComponent) {
+	c.ValueQuantity, c.ValueCodeableConcept, c.ValueString = v.quantity, v.cc, v.str
+	c.ValueRange, c.ValueRatio, c.ValueDateTime = v.rng, v.ratio, v.dateTime
+}
+
+// value maps OBX-5 by its value type OBX-2. A repeating OBX-5 becomes one
+// Observation.component per repetition, each with the OBX-3 code and the
+// OBX-7 reference range (the IG's OBX[Observation-Component] map, which
+// FHIR-Converter follows), except for TX and FT: their repetitions are the
+// lines of one text (v2 TX: a repeat delimiter is a hard line break), which
+// stays one valueString. rr is the parsed OBX-7; it reports whether the
+// value went into components, which then carry the reference range.
+func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment, rr *fhir.ObservationReferenceRange) (components bool) {
 	vt := strings.ToUpper(fieldText(s, 2))
 	vals := reps(s, 5)
-	if len(vals) == 0 {
-		return
-	}
-	unit := s.Field(6).Rep(1)
-	bad := func(err string) {
-		m.warn("OBX", "OBX-5", "OBX_VALUE", "OBX-5 %q is not a valid %s: %s", vals[0].String(), vt, err)
-		t := vals[0].String()
+	switch {
+	case len(vals) == 0:
+		return false
+	case !knownValueTypes[vt]:
+		// ED, RP and other types are documents or references, which a
+		// DiagnosticReport.presentedForm or DocumentReference would carry.
+		m.warn("OBX", "OBX-2", "OBX_TYPE", "OBX value type %q not mapped", vt)
+		return false
+	case vt == "TX" || vt == "FT":
+		parts := make([]string, len(vals))
+		for i, r := range vals {
+			parts[i] = r.String()
+		}
+		t := strings.Join(parts, "\n")
 		obs.ValueString = &t
+		return false
+	case len(vals) == 1:
+		m.repValue(vt, vals[0], s.Field(6).Rep(1), "OBX-5").setObservation(obs)
+		return false
 	}
-	if len(vals) > 1 && vt != "ST" && vt != "TX" && vt != "FT" {
-		m.warn("OBX", "OBX-5", "OBX_REPEATS", "OBX-5 has %d repetitions of type %s; only the first is mapped", len(vals), vt)
+	for i, r := range vals {
+		c := fhir.ObservationComponent{Code: obs.Code}
+		m.repValue(vt, r, s.Field(6).Rep(1), "OBX-5["+itoa(i+1)+"]").setComponent(&c)
+		if rr != nil {
+			c.ReferenceRange = []fhir.ObservationReferenceRange{*rr}
+		}
+		obs.Component = append(obs.Component, c)
 	}
-	first := vals[0]
+	return true
+}
+
+// knownValueTypes are the OBX-2 value types repValue maps.
+var knownValueTypes = map[string]bool{
+	"NM": true, "SN": true, "NR": true, "ST": true, "TX": true, "FT": true,
+	"CE": true, "CWE": true, "CNE": true, "CF": true, "DT": true, "TS": true, "DTM": true,
+}
+
+// repValue maps one OBX-5 repetition r of value type vt with the unit
+// OBX-6. A value that is not what its type says is kept as a string, with a
+// warning located at field.
+func (m *mapper) repValue(vt string, r, unit hl7v2.Rep, field string) obxValue {
+	var v obxValue
+	bad := func(err string) obxValue {
+		m.warn("OBX", field, "OBX_VALUE", "%s %q is not a valid %s: %s", field, r.String(), vt, err)
+		t := r.String()
+		return obxValue{str: &t}
+	}
 	switch vt {
 	case "NM":
-		raw := strings.TrimSpace(first.String())
+		raw := strings.TrimSpace(r.String())
 		var cmp *fhir.QuantityComparator
 		for _, c := range []string{"<=", ">=", "<", ">"} {
 			if strings.HasPrefix(raw, c) {
@@ -323,42 +418,38 @@ func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment) {
 		}
 		q, err := m.quantity(raw, unit)
 		if err != nil {
-			bad(err.Error())
-			return
+			return bad(err.Error())
 		}
 		q.Comparator = cmp
-		obs.ValueQuantity = q
+		v.quantity = q
 	case "SN":
-		cmp, n1, sep, n2 := comp(first, 1), comp(first, 2), comp(first, 3), comp(first, 4)
+		cmp, n1, sep, n2 := comp(r, 1), comp(r, 2), comp(r, 3), comp(r, 4)
 		switch {
 		case sep == ":" || sep == "/":
 			a, err1 := m.quantity(n1, hl7v2.Rep{})
 			b, err2 := m.quantity(n2, hl7v2.Rep{})
 			if err1 != nil || err2 != nil {
-				bad("bad ratio")
-				return
+				return bad("bad ratio")
 			}
-			obs.ValueRatio = &fhir.Ratio{Numerator: a, Denominator: b}
+			v.ratio = &fhir.Ratio{Numerator: a, Denominator: b}
 		case sep == "-" || sep == "+" && n2 != "":
 			a, err1 := m.quantity(n1, unit)
 			b, err2 := m.quantity(n2, unit)
 			if err1 != nil || err2 != nil {
-				bad("bad range")
-				return
+				return bad("bad range")
 			}
-			obs.ValueRange = &fhir.Range{Low: a, High: b}
+			v.rng = &fhir.Range{Low: a, High: b}
 		default:
 			q, err := m.quantity(n1, unit)
 			if err != nil {
-				bad(err.Error())
-				return
+				return bad(err.Error())
 			}
 			q.Comparator = comparator(cmp)
-			obs.ValueQuantity = q
+			v.quantity = q
 		}
 	case "NR":
-		a, err1 := m.quantity(comp(first, 1), unit)
-		b, err2 := m.quantity(comp(first, 2), unit)
+		a, err1 := m.quantity(comp(r, 1), unit)
+		b, err2 := m.quantity(comp(r, 2), unit)
 		rg := &fhir.Range{}
 		if err1 == nil {
 			rg.Low = a
@@ -367,30 +458,22 @@ func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment) {
 			rg.High = b
 		}
 		if rg.Low == nil && rg.High == nil {
-			bad("empty range")
-			return
+			return bad("empty range")
 		}
-		obs.ValueRange = rg
+		v.rng = rg
 	case "ST", "TX", "FT":
-		parts := make([]string, len(vals))
-		for i, r := range vals {
-			parts[i] = r.String()
-		}
-		t := strings.Join(parts, "\n")
-		obs.ValueString = &t
+		t := r.String()
+		v.str = &t
 	case "CE", "CWE", "CNE", "CF":
-		obs.ValueCodeableConcept = m.cwe(first)
+		v.cc = m.cwe(r)
 	case "DT", "TS", "DTM":
-		if dt := m.dateTime(comp(first, 1)); dt != "" {
-			obs.ValueDateTime = &dt
-		} else {
-			bad("not a date")
+		dt := m.dateTime(comp(r, 1))
+		if dt == "" {
+			return bad("not a date")
 		}
-	default:
-		// ED, RP and other types are documents or references, which a
-		// DiagnosticReport.presentedForm or DocumentReference would carry.
-		m.warn("OBX", "OBX-2", "OBX_TYPE", "OBX value type %q not mapped", vt)
+		v.dateTime = &dt
 	}
+	return v
 }
 
 // comparator returns the Quantity.comparator of c, or nil when c is none.
