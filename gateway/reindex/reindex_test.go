@@ -78,18 +78,7 @@ func TestRunnerReindexesWithLease(t *testing.T) {
 	}
 	// a dies; after the lease b takes over and finishes.
 	now = now.Add(time.Minute)
-	for i := 0; ; i++ {
-		worked, err := b.Step(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !worked {
-			break
-		}
-		if i > 20 {
-			t.Fatal("job does not finish")
-		}
-	}
+	runJobs(t, b, 20)
 	jobs, _ = b.Jobs(ctx)
 	if jobs[0].Status != Done || jobs[0].Processed != n {
 		t.Fatalf("finished job: %+v", jobs[0])
@@ -163,22 +152,28 @@ func TestEnsureRules(t *testing.T) {
 		t.Fatalf("the same rules again made another job: %v, jobs %v", err, jobs())
 	}
 	now = now.Add(2 * time.Second)
-	for i := 0; ; i++ {
-		worked, err := r.Step(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !worked {
-			break
-		}
-		if i > 1000 {
-			t.Fatal("job does not finish")
-		}
-	}
+	runJobs(t, r, 1000)
 	if js := jobs(); js[0].Status != Done || js[0].Processed != 1 {
 		t.Fatalf("job: %+v", js[0])
 	}
 	if n := bySubject(); n != 1 {
 		t.Errorf("found by subject=Patient/p1 after re-indexing: %d, want 1", n)
+	}
+}
+
+// runJobs steps r until it finds no work, failing after max steps.
+func runJobs(t *testing.T, r *Runner, max int) {
+	t.Helper()
+	for i := 0; ; i++ {
+		worked, err := r.Step(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !worked {
+			return
+		}
+		if i > max {
+			t.Fatal("job does not finish")
+		}
 	}
 }

@@ -24,12 +24,17 @@ func readADT(t testing.TB, name string) string {
 	return string(b)
 }
 
-func observations(r *Result) []*fhir.Observation {
-	var out []*fhir.Observation
-	for _, e := range r.Find("Observation") {
-		out = append(out, e.Resource.(*fhir.Observation))
+// resources returns the mapped resources of type T (e.g. fhir.Observation).
+func resources[T any](r *Result, typ string) []*T {
+	var out []*T
+	for _, e := range r.Find(typ) {
+		out = append(out, e.Resource.(*T))
 	}
 	return out
+}
+
+func observations(r *Result) []*fhir.Observation {
+	return resources[fhir.Observation](r, "Observation")
 }
 
 func TestADTObservations(t *testing.T) {

@@ -32,11 +32,7 @@ const omlCN = "MSH|^~\\&|JWS|SQ-CHC-01|LIS|PDH-01|20240312081000+0800||OML^O21^O
 	"OBX|1|DTM|AOE01^末次进餐时间^L||20240311190000+0800||||||O\r"
 
 func serviceRequests(r *Result) []*fhir.ServiceRequest {
-	var out []*fhir.ServiceRequest
-	for _, e := range r.Find("ServiceRequest") {
-		out = append(out, e.Resource.(*fhir.ServiceRequest))
-	}
-	return out
+	return resources[fhir.ServiceRequest](r, "ServiceRequest")
 }
 
 func TestOrderObservations(t *testing.T) {
