@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -141,5 +142,52 @@ func TestBatch(t *testing.T) {
 		if e := entries(t, r)[0]; e["resource"] != nil || str(e, "response", "location") == "" {
 			t.Errorf("return=minimal batch entry: %v", e)
 		}
+	})
+}
+
+// Transaction rules of https://hl7.org/fhir/R4/http.html#trules that implementation
+// guides lean on: a conditional update that creates can be referred to by its fullUrl;
+// a JSON Patch entry's references are rewritten like a resource's; and entries whose
+// identities overlap make the transaction fail, leaving no trace.
+func TestTransactionRules(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		s.Must(http.StatusCreated, "PUT", "Patient/p77", []byte(`{"resourceType":"Patient","id":"p77"}`))
+		tx := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"fullUrl":"urn:uuid:6253a0a4-0000-4000-8000-000000000001","resource":{"resourceType":"Patient","identifier":[{"system":"urn:cp","value":"new1"}],"name":[{"text":"王五"}]},
+		   "request":{"method":"PUT","url":"Patient?identifier=urn:cp|new1"}},
+		 {"resource":{"resourceType":"Observation","status":"final","code":{"text":"体重"},"subject":{"reference":"urn:uuid:6253a0a4-0000-4000-8000-000000000001"}},
+		   "request":{"method":"POST","url":"Observation"}},
+		 {"fullUrl":"urn:uuid:6253a0a4-0000-4000-8000-000000000002","resource":{"resourceType":"Organization","name":"金杨社区卫生服务中心"},
+		   "request":{"method":"POST","url":"Organization"}},
+		 {"resource":{"resourceType":"Binary","contentType":"application/json-patch+json",
+		   "data":"` + base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/managingOrganization","value":{"reference":"urn:uuid:6253a0a4-0000-4000-8000-000000000002"}}]`)) + `"},
+		   "request":{"method":"PATCH","url":"Patient/p77"}}
+		]}`
+		es := entries(t, s.Must(http.StatusOK, "POST", "", []byte(tx)))
+		loc := func(i int) string {
+			l := str(es[i], "response", "location")
+			return strings.Join(strings.Split(l, "/")[:2], "/")
+		}
+		if st := str(es[0], "response", "status"); !strings.HasPrefix(st, "201") {
+			t.Fatalf("conditional update that creates: status %q", st)
+		}
+		obs := s.Must(http.StatusOK, "GET", loc(1), nil).JSON(t)
+		if got := str(obs, "subject", "reference"); got != loc(0) {
+			t.Errorf("Observation.subject = %q, want the created Patient %q", got, loc(0))
+		}
+		p := s.Must(http.StatusOK, "GET", "Patient/p77", nil).JSON(t)
+		if got := str(p, "managingOrganization", "reference"); got != loc(2) {
+			t.Errorf("patched managingOrganization = %q, want %q", got, loc(2))
+		}
+
+		overlap := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"resource":{"resourceType":"Organization","id":"org0","name":"甲"},"request":{"method":"PUT","url":"Organization/org0"}},
+		 {"request":{"method":"DELETE","url":"Organization/org0"}}
+		]}`
+		r := s.Must(http.StatusBadRequest, "POST", "", []byte(overlap))
+		if !strings.Contains(string(r.Body), "both act on Organization/org0") {
+			t.Errorf("overlap refused with %s", r.Body)
+		}
+		s.Must(http.StatusNotFound, "GET", "Organization/org0", nil)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/shch/fhirgw/gateway/index"
 	"github.com/shch/fhirgw/gateway/searchparam"
+	"mime"
 	"net/http"
 	"net/url"
 	"sort"
@@ -83,6 +84,10 @@ func TestCreateReadUpdateDelete(t *testing.T) {
 		}
 		s.Must(http.StatusNotModified, "GET", "Patient/"+id, nil, "If-None-Match", `W/"1"`)
 		s.Must(http.StatusOK, "GET", "Patient/"+id, nil, "If-None-Match", `W/"7"`)
+		s.Must(http.StatusNotModified, "GET", "Patient/"+id, nil, "If-None-Match", `W/"7", W/"1"`) // a list
+		s.Must(http.StatusNotModified, "GET", "Patient/"+id, nil, "If-None-Match", `*`)
+		// If-None-Match decides; If-Modified-Since is then ignored (RFC 9110 13.2.2).
+		s.Must(http.StatusOK, "GET", "Patient/"+id, nil, "If-None-Match", `W/"7"`, "If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT")
 		s.Must(http.StatusNotModified, "GET", "Patient/"+id, nil, "If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT")
 		s.Must(http.StatusOK, "GET", "Patient/"+id, nil, "If-Modified-Since", "Sat, 01 Jan 2000 00:00:00 GMT")
 
@@ -186,6 +191,7 @@ func TestErrors(t *testing.T) {
 				{"unsupported media type", "POST", "Patient", `{"resourceType":"Patient"}`, []string{"Content-Type", "text/plain"}, 415, ""},
 				{"XML body", "POST", "Patient", `<Patient xmlns="http://hl7.org/fhir"/>`, []string{"Content-Type", "application/fhir+xml"}, 415, ""},
 				{"wrong fhirVersion", "POST", "Patient", `{"resourceType":"Patient"}`, []string{"Content-Type", "application/fhir+json; fhirVersion=3.0"}, 415, ""},
+				{"charset other than UTF-8", "POST", "Patient", `{"resourceType":"Patient"}`, []string{"Content-Type", "application/fhir+json; charset=GBK"}, 415, ""},
 				{"XML wanted", "GET", "Patient/p1", "", []string{"Accept", "application/fhir+xml"}, 406, ""},
 				{"_format xml", "GET", "Patient/p1?_format=xml", "", nil, 406, ""},
 				{"unknown element", "POST", "Patient", `{"resourceType":"Patient","nickname":"x"}`, nil, 422, "Patient.nickname"},
@@ -548,4 +554,37 @@ func TestNoOpUpdateKeepsVersion(t *testing.T) {
 			t.Errorf("history has %d versions, want 3", n)
 		}
 	})
+}
+
+// Content negotiation: application/json and the fhirVersion and charset parameters are
+// accepted in, and the answer is FHIR JSON in UTF-8 unless the client asked for plain
+// application/json.
+func TestContentNegotiation(t *testing.T) {
+	s := fhirtest.Start(t, "sqlite")
+	for _, ct := range []string{"application/json", "application/fhir+json; fhirVersion=4.0", "application/fhir+json; charset=utf-8"} {
+		r := s.Do("POST", "Patient", []byte(`{"resourceType":"Patient"}`), "Content-Type", ct)
+		if r.Status != http.StatusCreated {
+			t.Errorf("Content-Type %q: status %d: %s", ct, r.Status, r.Body)
+		}
+	}
+	s.Must(http.StatusCreated, "PUT", "Patient/cn1", []byte(`{"resourceType":"Patient","id":"cn1"}`))
+	for _, tc := range []struct {
+		path, accept, want string
+	}{
+		{"Patient/cn1", "", "application/fhir+json"},
+		{"Patient/cn1", "application/fhir+json; fhirVersion=4.0", "application/fhir+json"},
+		{"Patient/cn1", "application/json", "application/json"},
+		{"Patient/cn1?_format=json", "", "application/fhir+json"},
+		{"Patient/cn1?_format=application/json", "", "application/json"},
+	} {
+		var h []string
+		if tc.accept != "" {
+			h = []string{"Accept", tc.accept}
+		}
+		r := s.Must(http.StatusOK, "GET", tc.path, nil, h...)
+		mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != tc.want || !strings.EqualFold(params["charset"], "utf-8") {
+			t.Errorf("GET %s (Accept %q): Content-Type %q, want %s; charset=utf-8", tc.path, tc.accept, r.Header.Get("Content-Type"), tc.want)
+		}
+	}
 }

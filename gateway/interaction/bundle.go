@@ -189,9 +189,11 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 		return nil, err
 	}
 	for _, e := range entries {
-		if len(e.req.Body) == 0 || e.req.Method == http.MethodPatch {
+		if len(e.req.Body) == 0 {
 			continue
 		}
+		// A JSON Patch's values are rewritten like a resource's references: the
+		// "reference" members of the objects it adds.
 		body, err := s.rewriteReferences(ctx, tx, e, refs)
 		if err != nil {
 			return nil, err
@@ -294,6 +296,7 @@ func prefixDiagnostics(resp *Response, index int) {
 // fullUrl will become, so that entries can refer to each other by fullUrl (urn:uuid:...).
 func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*txEntry, raw []inEntry) (map[string]string, error) {
 	refs := map[string]string{}
+	acting := map[string]int{} // Type/id -> the entry that writes or deletes it
 	for _, e := range entries {
 		target := ""
 		switch {
@@ -321,9 +324,36 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 			if err != nil {
 				return nil, err
 			}
-			if len(m) == 1 {
+			switch len(m) {
+			case 1:
 				target = e.rt.typ + "/" + m[0].ID
+			case 0:
+				// It will create: with the id the resource carries, else with one
+				// chosen now, so that other entries can refer to it by fullUrl.
+				if obj, err := fhirjson.ParseObject(e.req.Body); err == nil {
+					if id, ok := obj.String("id"); ok && id != "" {
+						target = e.rt.typ + "/" + id
+						break
+					}
+				}
+				e.req.assignedID = s.cfg.NewID()
+				target = e.rt.typ + "/" + e.req.assignedID
 			}
+		case e.req.Method == http.MethodDelete && e.rt.id != "",
+			e.req.Method == http.MethodPatch && e.rt.id != "":
+			target = e.rt.typ + "/" + e.rt.id
+		}
+		if target != "" && e.req.Method != http.MethodGet && e.req.Method != http.MethodHead {
+			// https://hl7.org/fhir/R4/http.html#trules: if identities overlap in
+			// steps 1-3 (delete, create, update/patch), the transaction SHALL fail.
+			if prev, ok := acting[target]; ok {
+				return nil, outcome.At(http.StatusBadRequest, "invalid", fmt.Sprintf("Bundle.entry[%d].request", e.index),
+					"entries %d and %d both act on %s; a transaction must not touch one resource twice", prev, e.index, target)
+			}
+			acting[target] = e.index
+		}
+		if e.req.Method == http.MethodDelete || e.req.Method == http.MethodPatch {
+			continue // not something other entries can refer to by fullUrl
 		}
 		if full := raw[e.index].FullURL; full != "" && target != "" {
 			refs[full] = target

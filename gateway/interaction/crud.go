@@ -130,10 +130,13 @@ func (s *Service) read(ctx context.Context, r store.Reader, req *Request, rt rou
 		resp.LastModified = res.LastUpdated
 		return resp, nil
 	}
+	// RFC 9110 13.2.2: If-None-Match (a list of tags, or *) decides when present, and
+	// If-Modified-Since is then ignored.
 	if req.IfNoneMatch != "" {
-		if v, ok := parseETag(req.IfNoneMatch); ok && v == res.Version || strings.TrimSpace(req.IfNoneMatch) == "*" {
-			return &Response{Status: http.StatusNotModified, ETag: ETag(res.Version), LastModified: res.LastUpdated}, nil
+		if noneMatch(req.IfNoneMatch, res.Version) {
+			return resourceResponse(http.StatusOK, res), nil
 		}
+		return &Response{Status: http.StatusNotModified, ETag: ETag(res.Version), LastModified: res.LastUpdated}, nil
 	}
 	if !req.IfModifiedSince.IsZero() && !res.LastUpdated.Truncate(time.Second).After(req.IfModifiedSince) {
 		return &Response{Status: http.StatusNotModified, ETag: ETag(res.Version), LastModified: res.LastUpdated}, nil
@@ -285,6 +288,21 @@ func (s *Service) updateAsCreate(ctx context.Context, tx store.Tx, obj fhirjson.
 	return resourceResponse(http.StatusCreated, res), nil
 }
 
+// noneMatch reports whether none of the entity tags in an If-None-Match header
+// (comma-separated, or *) names version.
+func noneMatch(header string, version int64) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" {
+			return false
+		}
+		if v, ok := parseETag(tag); ok && v == version {
+			return false
+		}
+	}
+	return true
+}
+
 func checkIfMatch(ifMatch string, cur store.Resource) error {
 	if ifMatch == "" {
 		return nil
@@ -317,7 +335,10 @@ func (s *Service) conditionalUpdate(ctx context.Context, tx store.Tx, req *Reque
 		if hasID { // update as create with the client's id
 			return s.updateAt(ctx, tx, req, obj, typ, bodyID)
 		}
-		id := s.cfg.NewID()
+		id := req.assignedID // chosen by a transaction, whose entries may refer to it
+		if id == "" {
+			id = s.cfg.NewID()
+		}
 		res, err := s.write(ctx, tx, obj, typ, id, 1, time.Time{}, http.MethodPut)
 		if err != nil {
 			return nil, err
