@@ -89,10 +89,12 @@ func ingestFiles(ctx context.Context, args []string, getenv func(string) string,
 			if m, err := hl7v2.Parse(raw, parseOpts(*charset)...); err == nil {
 				id, typ = orDash(m.ControlID()), orDash(messageType(m))
 			}
-			if out.Code != "AA" && out.Code != "CA" {
+			// The application outcome: in enhanced mode the commit ACK (CA) says only
+			// that the message was stored, not that it was applied.
+			if out.AppCode != "AA" {
 				failed++
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", name, i+1, id, typ, orDash(out.Code), oneLine(out.Reason))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", name, i+1, id, typ, orDash(out.AppCode), oneLine(out.Reason))
 		}
 	}
 	tw.Flush()

@@ -62,4 +62,14 @@ func TestIngestCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"ingest", "--data-dir", data}, env, &out, &errOut); err == nil {
 		t.Error("ingest without files succeeded")
 	}
+
+	// Enhanced mode: an unsupported message is committed (CA) but not applied (AE):
+	// the report says AE and the exit status counts it as not accepted.
+	enhanced := filepath.Join(dir, "enhanced.hl7")
+	os.WriteFile(enhanced, []byte("MSH|^~\\&|A|B|C|D|20240101||MDM^T02|ENH1|P|2.5.1|||AL|AL\rPID|1||X^^^B^MR\r"), 0o600)
+	out.Reset()
+	err = run(context.Background(), []string{"ingest", "--data-dir", data, "--log-level", "error", enhanced}, env, &out, &errOut)
+	if err == nil || !strings.Contains(out.String(), "AE") || !strings.Contains(out.String(), "1 not accepted") {
+		t.Errorf("enhanced-mode message in the error queue: err %v, report:\n%s", err, out.String())
+	}
 }

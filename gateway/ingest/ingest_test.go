@@ -434,6 +434,38 @@ func TestGB18030(t *testing.T) {
 	}
 }
 
+// TestMislabelledCharset: GB18030 bytes under MSH-18 "UNICODE UTF-8" would store
+// U+FFFD for every Chinese character; the message is answered AE pointing at MSH-18
+// and waits in the error queue, and nothing is applied.
+func TestMislabelledCharset(t *testing.T) {
+	utf := hospitalADT("A04", "L1", "20240301093000", "~"+cardZhang+"^^^身份证^NNCHN")
+	m, err := hl7v2.Parse([]byte(utf), hl7v2.WithCharset("UTF-8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := m.EncodeCharset("GB18030")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb = bytes.Replace(gb, []byte("|P|2.4\r"), []byte("|P|2.4||||||UNICODE UTF-8\r"), 1)
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			e := newEnv(t, kind, Config{})
+			out := e.p.Process(e.ctx, Inbound{Channel: "mllp", Raw: gb})
+			if out.Code != "AE" || out.Status != store.MessageError {
+				t.Fatalf("outcome %+v, want AE and the error queue", out)
+			}
+			ack, err := hl7v2.Parse(out.ACK)
+			if err != nil || ack.Get("ERR-2.1") != "MSH" || ack.Get("ERR-2.3") != "18" || ack.Get("ERR-3.1") != "102" {
+				t.Errorf("ERR of %q: %v", out.ACK, err)
+			}
+			if rec := e.message(out.MessageID); len(rec.Resources) != 0 || !bytes.Equal(rec.Raw, gb) {
+				t.Errorf("stored %d resources / raw changed", len(rec.Resources))
+			}
+		})
+	}
+}
+
 // TestEnhancedMode checks the commit and application acknowledgments MSH-15 and
 // MSH-16 ask for.
 func TestEnhancedMode(t *testing.T) {

@@ -283,6 +283,12 @@ func (p *Pipeline) check(j *job) *failure {
 		return reject(10, codeRequiredFieldMissing, "MSH-10 message control id is missing")
 	case j.rec.Type == "":
 		return reject(9, codeRequiredFieldMissing, "MSH-9 message type is missing")
+	case m.Lossy():
+		// Bytes that are not text in the declared (or guessed) character set would
+		// become U+FFFD in names and results: the message waits in the error queue
+		// until the sender is fixed, or the channel's charset is set and it is replayed.
+		r := fmt.Sprintf("the text is not valid %s (MSH-18 %q); set the channel's character set or fix the sender, then replay", m.Charset(), m.Get("MSH-18"))
+		return &failure{ack: "AE", reason: r, err: errDetail{Segment: "MSH", Sequence: 1, Field: 18, Code: hl7v2.CodeDataTypeError, Severity: "E", Text: r}}
 	}
 	return nil
 }

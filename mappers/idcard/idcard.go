@@ -79,19 +79,39 @@ func CheckChar(first17 string) (byte, error) {
 }
 
 // Looks reports whether s has the shape of a card number (18 characters,
-// 17 digits and a digit or X), without checking it further. Mappers use it
-// to recognise card numbers that arrive without an identifier type.
+// 17 digits and a digit or X; or a first-generation number of 15 digits),
+// without checking it further. Mappers use it to recognise card numbers that
+// arrive without an identifier type.
 func Looks(s string) bool {
 	s = Normalize(s)
-	if len(s) != 18 {
+	if len(s) != 18 && len(s) != 15 {
 		return false
 	}
-	for i := range 17 {
+	for i := range len(s) - 1 {
 		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
-	return s[17] == 'X' || s[17] >= '0' && s[17] <= '9'
+	last := s[len(s)-1]
+	return last >= '0' && last <= '9' || len(s) == 18 && last == 'X'
+}
+
+// Upgrade returns the 18-character form of a first-generation 15-digit
+// number (the year gains its century, 19, and a check character is added),
+// which is how the same person's second-generation card reads, so that both
+// forms identify one person. Other input is returned unchanged, with false.
+func Upgrade(s string) (string, bool) {
+	s = Normalize(s)
+	n, err := Parse(s)
+	if err != nil || !n.Legacy {
+		return s, false
+	}
+	first17 := s[:6] + "19" + s[6:]
+	c, err := CheckChar(first17)
+	if err != nil {
+		return s, false
+	}
+	return first17 + string(c), true
 }
 
 // Parse decodes and checks s. On ErrCheck the returned Number is fully

@@ -69,10 +69,35 @@ func TestLooks(t *testing.T) {
 		"110105194912310021": true, // shape only: the check character is Parse's job
 		"PATID1234":          false,
 		"1101051949123100XX": false,
-		"110105491231002":    false,
+		"110105491231002":    true, // first generation, 15 digits
+		"11010549123100X":    false,
+		"11010549123100":     false,
 	} {
 		if got := Looks(in); got != want {
 			t.Errorf("Looks(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestUpgrade(t *testing.T) {
+	for in, want := range map[string]struct {
+		out string
+		ok  bool
+	}{
+		// 110105 491231 002 → 110105 19491231 002 + check X (the 18-digit card of the same person)
+		"110105491231002":    {"11010519491231002X", true},
+		"440524800101001":    {"440524198001010013", true}, // 196 mod 11 = 9 → 3
+		"11010519491231002X": {"11010519491231002X", false}, // already 18
+		"110105491331002":    {"110105491331002", false},    // month 13: not a card
+	} {
+		out, ok := Upgrade(in)
+		if out != want.out || ok != want.ok {
+			t.Errorf("Upgrade(%q) = %q, %v; want %q, %v", in, out, ok, want.out, want.ok)
+		}
+		if ok {
+			if n, err := Parse(out); err != nil || n.Legacy {
+				t.Errorf("Upgrade(%q) = %q does not parse as a second-generation card: %v", in, out, err)
+			}
 		}
 	}
 }

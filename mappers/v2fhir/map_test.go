@@ -133,6 +133,13 @@ func TestIDCardWarnings(t *testing.T) {
 		{"PID|1||310101199001011234^^^身份证||王五||19900101|F", []string{"IDCARD_SEX"}},
 		{"PID|1||MRN1^^^H||王五||19900101|1|||||||||||310101199001011235", []string{"IDCARD_CHECK"}},
 		{"PID|1||31010119900101^^^身份证||王五||19900101|1", []string{"IDCARD_INVALID"}},
+		// First-generation numbers (15 digits) in PID-19 and PID-3 are cards, with
+		// their encoded birth date and sex checked.
+		{"PID|1||MRN1^^^H||王五||19900101|1|||||||||||310101900101123", nil},
+		{"PID|1||310101900101123^^^^NNCHN||王五||19900101|1", nil},
+		{"PID|1||MRN1^^^H||王五||19900102|1|||||||||||310101900101123", []string{"IDCARD_BIRTHDATE"}},
+		// A malformed number in PID-19 is still the card the sender meant: kept, reported.
+		{"PID|1||MRN1^^^H||王五||19900101|1|||||||||||31010119900101123", []string{"IDCARD_INVALID"}},
 	}
 	for _, tt := range tests {
 		r := mustMap(t, parse(t, "MSH|^~\\&|A|F|||20240101||ADT^A28|1|P|2.4\r"+tt.pid+"\r"), Config{})
@@ -151,6 +158,17 @@ func TestIDCardWarnings(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("%s: ID card identifier dropped: %+v", tt.pid, p.Identifier)
+		}
+		if strings.Contains(tt.pid, "310101900101123") {
+			// Stored in its 18-character form, so that it matches the same person's
+			// second-generation card from another sender.
+			ok := false
+			for _, id := range p.Identifier {
+				ok = ok || value(id.System) == IDCardSystemWST500 && value(id.Value) == "310101199001011234"
+			}
+			if !ok {
+				t.Errorf("%s: first-generation card not upgraded: %+v", tt.pid, p.Identifier)
+			}
 		}
 	}
 }

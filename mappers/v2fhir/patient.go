@@ -76,7 +76,8 @@ func (m *mapper) cx(r hl7v2.Rep) (*fhir.Identifier, bool) {
 }
 
 func (m *mapper) markIDCard(id *fhir.Identifier) {
-	id.Value = opt(idcard.Normalize(value(id.Value)))
+	v, _ := idcard.Upgrade(value(id.Value)) // a 15-digit number in its 18-character form
+	id.Value = opt(v)
 	id.System = opt(m.cfg.IDCardSystem)
 	id.Use = ptr(fhir.IdentifierUseOfficial)
 	id.Type = &fhir.CodeableConcept{
@@ -160,7 +161,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 	if v := fieldText(pid, 19); v != "" {
 		// Chinese senders put the ID card number in PID-19 (SSN in the US).
 		id := &fhir.Identifier{Value: &v}
-		if idcard.Looks(v) {
+		if idcard.Looks(v) || cardAttempt(v) {
 			m.markIDCard(id)
 			m.checkIDCard(pid, "PID-19", value(id.Value))
 			if card == nil {
@@ -282,6 +283,23 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 	m.res = append([]Entry{{Type: "Patient", ID: id, Resource: p}}, m.res...) // the Patient first in the Bundle
 	m.seen["Patient/"+id] = true
 	return p, nil
+}
+
+// cardAttempt reports whether a PID-19 value that is not a well-formed card
+// number is still meant as one: 14 to 19 digits (or X), where a US social
+// security number has 9. It is kept as the card it was meant to be, and
+// checkIDCard reports it as malformed.
+func cardAttempt(v string) bool {
+	v = idcard.Normalize(v)
+	if len(v) < 14 || len(v) > 19 {
+		return false
+	}
+	for i := range len(v) {
+		if (v[i] < '0' || v[i] > '9') && v[i] != 'X' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkIDCard validates a card number and warns about a bad one; the
