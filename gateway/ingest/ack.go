@@ -41,8 +41,9 @@ var conditionText = map[int]string{
 // errDetail is one ERR segment.
 type errDetail struct {
 	Segment  string
-	Sequence int
+	Sequence int // occurrence among segments with the ID (ERL-2)
 	Field    int
+	Rep      int    // field repetition (ERL-4); 0 when not known
 	Code     int    // table 0357
 	Severity string // E, W or I (table 0516)
 	AppCode  string // ERR-5, the gateway's own code (mapping warnings)
@@ -59,8 +60,11 @@ func (p *Pipeline) acknowledge(j *job, out *Outcome, f *failure) {
 		errs = append(errs, f.err)
 	} else if j.result != nil {
 		for _, w := range j.result.Warnings {
-			d := errDetail{Segment: w.Segment, Code: codeAccepted, Severity: "W", AppCode: w.Code, Text: w.Text}
-			d.Sequence, d.Field = location(w.Segment, w.Field)
+			d := errDetail{Segment: w.Segment, Sequence: w.Sequence, Code: codeAccepted, Severity: "W", AppCode: w.Code, Text: w.Text}
+			d.Field, d.Rep = location(w.Field)
+			if d.Sequence == 0 && d.Segment != "" && j.msg != nil && len(j.msg.AllSegments(d.Segment)) == 1 {
+				d.Sequence = 1 // a warning that does not say which: there is only one
+			}
 			errs = append(errs, d)
 		}
 	}
@@ -111,23 +115,25 @@ func wanted(cond string, success bool) bool {
 	return true
 }
 
-// location splits a v2fhir warning field ("PID-3[2]") into segment sequence and field.
-func location(seg, field string) (seq, fieldNo int) {
-	if seg == "" {
-		return 0, 0
-	}
+// location splits a v2fhir warning field ("PID-3[2]", "OBX-5") into field number
+// and repetition; 0 for what it does not say.
+func location(field string) (fieldNo, rep int) {
 	_, f, ok := strings.Cut(field, "-")
 	if !ok {
-		return 1, 0
+		return 0, 0
 	}
-	if i := strings.IndexAny(f, "[."); i >= 0 {
+	f, r, _ := strings.Cut(f, "[")
+	if i := strings.IndexByte(f, '.'); i >= 0 {
 		f = f[:i]
 	}
 	n, err := strconv.Atoi(f)
-	if err != nil {
-		return 1, 0
+	if err != nil || n <= 0 {
+		return 0, 0
 	}
-	return 1, n
+	if r, _, ok := strings.Cut(r, "]"); ok {
+		rep, _ = strconv.Atoi(r)
+	}
+	return n, max(rep, 0)
 }
 
 // buildACK writes an acknowledgment of j's message: MSA-1 code, ERR segments errs.
@@ -209,7 +215,7 @@ func (p *Pipeline) writeACK(j *job, code string, f *failure, errs []errDetail, a
 	old := version < "2.5" // "2.3", "2.3.1", "2.4" order before "2.5"
 	for _, e := range errs {
 		cond := hl7v2.Components(hl7v2.Text(strconv.Itoa(e.Code)), hl7v2.Text(conditionText[e.Code]), hl7v2.Text("HL70357"))
-		loc := components(hl7v2.Text(e.Segment), num(e.Sequence), num(e.Field))
+		loc := components(hl7v2.Text(e.Segment), num(e.Sequence), num(e.Field), num(e.Rep))
 		var eld hl7v2.Value
 		if old {
 			// v2.3/2.4 ERR-1 (ELD): segment^sequence^field^code&text.

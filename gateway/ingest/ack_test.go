@@ -1,8 +1,10 @@
 package ingest
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/shch/fhirgw/adapters/hl7v2"
@@ -47,4 +49,74 @@ func FuzzACK(f *testing.F) {
 			t.Fatal("no ACK")
 		}
 	})
+}
+
+// TestACKErrorLocation checks ERR-2 (segment ^ occurrence ^ field ^ repetition) of
+// mapping warnings on an AA and of mapping failures on an AE: the occurrence is that
+// of the segment among those with its ID, not always 1.
+func TestACKErrorLocation(t *testing.T) {
+	oru := func(control string) string {
+		return kioskORU(control, cardLi) +
+			"OBX|3|NM|14743-9^Glucose capillary^LN||6.1|mmol/L^^UCUM|3.9-6.1||||F|||20240302081300+0800\r"
+	}
+	const a40 = "MSH|^~\\&|HIS|SQ-CHC-01|FHIRGW|SHCH|20240305||ADT^A40^ADT_A39|%s|P|2.5\rEVN|A40|20240305\r" +
+		"PID|1||MRN0012345^^^SQ-CHC-01^MR\rMRG|MRN0099999^^^SQ-CHC-01^MR\rPID|2||MRN0012346^^^SQ-CHC-01^MR\r"
+	tests := []struct {
+		name    string
+		raw     string
+		msa     string
+		errCode string // ERR-5.1 of a warning, or ERR-3.1 of a failure
+		loc     string // ERR-2 as sent
+	}{
+		{"third OBX value", strings.Replace(oru("L1"), "||6.1|", "||six|", 1), "AA", "OBX_VALUE", "OBX^3^5"},
+		{"third OBX second repetition", strings.Replace(oru("L7"), "||6.1|", "||6.1~x|", 1), "AA", "OBX_VALUE", "OBX^3^5^2"},
+		{"second OBX type", strings.Replace(oru("L8"), "|2|NM|", "|2|ED|", 1), "AA", "OBX_TYPE", "OBX^2^2"},
+		{"ID card in PID-3 repetition 2", hospitalADT("A04", "L2", "20240301093000", "~110105194912310021^^^身份证^NNCHN"), "AA", "IDCARD_CHECK", "PID^1^3^2"},
+		{"no patient identifier", strings.Replace(hospitalADT("A04", "L3", "20240301093000", ""), "MRN0012345^^^SQ-CHC-01^MR", "", 1), "AE", "101", "PID^1^3"},
+		{"no PID", strings.Replace(hospitalADT("A04", "L4", "20240301093000", ""), "PID|", "ZPI|", 1), "AE", "100", "PID^1"},
+		{"second pair without MRG", fmt.Sprintf(a40, "L5"), "AE", "100", "MRG^2"},
+		{"second MRG empty", fmt.Sprintf(a40, "L6") + "MRG|||||||SMITH\r", "AE", "101", "MRG^2^1"},
+		{"no OBR", strings.Split(oru("L9"), "OBR|")[0], "AE", "100", "OBR^1"},
+	}
+	e := newEnv(t, "sqlite", Config{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ack := e.ack(e.process(tc.raw).ACK, tc.msa)
+			var locs []string
+			for _, s := range ack.AllSegments("ERR") {
+				code := s.Field(5).Component(1).String()
+				if tc.msa != "AA" {
+					code = s.Field(3).Component(1).String()
+				}
+				if code == tc.errCode {
+					locs = append(locs, string(s.Field(2).Raw()))
+				}
+			}
+			if len(locs) != 1 || locs[0] != tc.loc {
+				t.Errorf("ERR-2 of %s: %q, want [%q]; ACK %q", tc.errCode, locs, tc.loc, ack.Bytes())
+			}
+		})
+	}
+}
+
+func TestLocation(t *testing.T) {
+	tests := []struct {
+		field      string
+		fieldNo, r int
+	}{
+		{"PID-3[2]", 3, 2},
+		{"OBX-5", 5, 0},
+		{"OBX-5[3].1", 5, 3},
+		{"PID-3.4", 3, 0},
+		{"MRG-1", 1, 0},
+		{"", 0, 0},
+		{"PID", 0, 0},
+		{"PID-x", 0, 0},
+		{"PID-3[x]", 3, 0},
+	}
+	for _, tt := range tests {
+		if f, r := location(tt.field); f != tt.fieldNo || r != tt.r {
+			t.Errorf("location(%q) = %d, %d; want %d, %d", tt.field, f, r, tt.fieldNo, tt.r)
+		}
+	}
 }

@@ -50,7 +50,7 @@ func (p *Pipeline) applyMerges(ctx context.Context, tx store.Tx, j *job) (merged
 			return merged{}, err
 		}
 		if strings.HasPrefix(note, priorUnknownNote) {
-			out.warnings = append(out.warnings, v2fhir.Warning{Segment: "MRG", Field: fmt.Sprintf("MRG[%d]-1", mg.MRG),
+			out.warnings = append(out.warnings, v2fhir.Warning{Segment: "MRG", Sequence: mg.MRG, Field: "MRG-1",
 				Code: "PRIOR_UNKNOWN", Text: "prior patient was not known: created from MRG, inactive and replaced by the surviving patient"})
 		}
 		out.resources = append(out.resources, locs...)

@@ -309,7 +309,12 @@ func (p *Pipeline) mapMessage(j *job) *failure {
 		return &failure{ack: "AE", reason: r, err: errDetail{Segment: "MSH", Sequence: 1, Field: 9, Code: code, Severity: "E", Text: r}}
 	}
 	r := "cannot map: " + strings.TrimPrefix(err.Error(), "v2fhir: ")
-	return &failure{ack: "AE", reason: r, err: errDetail{Code: codeInternalError, Severity: "E", Text: r}}
+	f := &failure{ack: "AE", reason: r, err: errDetail{Code: codeInternalError, Severity: "E", Text: r}}
+	var me *v2fhir.MapError
+	if errors.As(err, &me) {
+		f.err.Segment, f.err.Sequence, f.err.Field, f.err.Code = me.Segment, me.Sequence, me.Field, me.Code
+	}
+	return f
 }
 
 // record stores a message that was not applied, in a transaction of its own (the one

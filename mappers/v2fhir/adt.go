@@ -31,7 +31,7 @@ func (m *mapper) mapADT(trigger string) error {
 	}
 	for i, s := range m.msg.AllSegments("OBX") {
 		if obs := m.contextObservation(s, scope, i); obs != nil && !m.add("Observation", *obs.Id, obs) {
-			m.warn("OBX", "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
+			m.warn(s, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
 		}
 	}
 	for i, s := range m.msg.AllSegments("PR1") {
@@ -64,7 +64,7 @@ func (m *mapper) mapEncounter(trigger string) {
 		// Encounter.class is required; v3 NullFlavor UNK says we do not know.
 		e.Class = fhir.Coding{System: ptr("http://terminology.hl7.org/CodeSystem/v3-NullFlavor"), Code: ptr("UNK"), Display: ptr("unknown")}
 		if class != "" {
-			m.warn("PV1", "PV1-2", "CLASS_UNMAPPED", "patient class %q has no mapping", class)
+			m.warn(pv1, "PV1-2", "CLASS_UNMAPPED", "patient class %q has no mapping", class)
 		}
 	}
 	admit, discharge := pv1.Field(44).Rep(1).Component(1).String(), pv1.Field(45).Rep(1).Component(1).String()

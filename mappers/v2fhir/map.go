@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -23,9 +24,12 @@ var ErrUnsupported = errors.New("v2fhir: unsupported message type")
 // (a bad ID card check character, a value that could not be mapped).
 type Warning struct {
 	Segment string // segment ID, e.g. "PID"
-	Field   string // e.g. "PID-3[2]"
-	Code    string // e.g. "IDCARD_CHECK"
-	Text    string
+	// Sequence is the segment's occurrence among segments with its ID,
+	// 1-based (ERR-2.2): 3 for the third OBX. 0 when not known.
+	Sequence int
+	Field    string // e.g. "PID-3[2]": field 3, second repetition
+	Code     string // e.g. "IDCARD_CHECK"
+	Text     string
 }
 
 // Entry is one mapped resource.
@@ -82,7 +86,7 @@ type mapper struct {
 // a message without the segments its type needs (no PID) gives an error.
 func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 	if msg == nil || msg.NumSegments() == 0 {
-		return nil, errors.New("v2fhir: empty message")
+		return nil, fmt.Errorf("v2fhir: %w", missingSegment("MSH", 1, "empty message"))
 	}
 	code, trigger, _ := msg.Type()
 	m := &mapper{msg: msg, cfg: cfg.withDefaults(), seen: map[string]bool{}}
@@ -269,8 +273,10 @@ func marshal(r any) ([]byte, error) {
 	return nil, fmt.Errorf("marshal: %T is not a resource the mappers build", r)
 }
 
-func (m *mapper) warn(seg, field, code, format string, args ...any) {
-	m.warnings = append(m.warnings, Warning{Segment: seg, Field: field, Code: code, Text: fmt.Sprintf(format, args...)})
+// warn records a warning about field (e.g. "OBX-5[2]") of segment s.
+func (m *mapper) warn(s hl7v2.Segment, field, code, format string, args ...any) {
+	m.warnings = append(m.warnings, Warning{Segment: s.Name(), Sequence: m.occurrence(s), Field: field,
+		Code: code, Text: fmt.Sprintf(format, args...)})
 }
 
 // errSegments turns ERR segments into warnings: ERR-2 (v2.5+) or ERR-1
@@ -280,6 +286,7 @@ func (m *mapper) errSegments() {
 	for _, s := range m.msg.AllSegments("ERR") {
 		loc := s.Field(2).Rep(1)
 		code, text := fieldText(s, 3), comp(s.Field(3).Rep(1), 2)
+		rep := comp(loc, 4) // ERL-4; ELD's fourth component is the code
 		if loc.IsEmpty() {
 			loc = s.Field(1).Rep(1) // ELD: segment^sequence^field^code&text
 			if code == "" {
@@ -294,8 +301,12 @@ func (m *mapper) errSegments() {
 		field := ""
 		if f := comp(loc, 3); f != "" && seg != "" {
 			field = seg + "-" + f
+			if rep != "" {
+				field += "[" + rep + "]"
+			}
 		}
-		m.warnings = append(m.warnings, Warning{Segment: seg, Field: field, Code: code, Text: text})
+		seq, _ := strconv.Atoi(comp(loc, 2))
+		m.warnings = append(m.warnings, Warning{Segment: seg, Sequence: max(seq, 0), Field: field, Code: code, Text: text})
 	}
 }
 

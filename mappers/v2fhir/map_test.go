@@ -307,7 +307,7 @@ func TestBundle(t *testing.T) {
 func TestERRWarnings(t *testing.T) {
 	msg := "MSH|^~\\&|A|F|||20240101||ADT^A08|1|P|2.5\rPID|1||M1^^^H\rERR||PID^1^7|102^Data type error^HL70357|W||||Birth date malformed\r"
 	r := mustMap(t, parse(t, msg), Config{})
-	if len(r.Warnings) != 1 || r.Warnings[0] != (Warning{Segment: "PID", Field: "PID-7", Code: "102", Text: "Birth date malformed"}) {
+	if len(r.Warnings) != 1 || r.Warnings[0] != (Warning{Segment: "PID", Sequence: 1, Field: "PID-7", Code: "102", Text: "Birth date malformed"}) {
 		t.Errorf("warnings = %+v", r.Warnings)
 	}
 }

@@ -2,7 +2,6 @@ package v2fhir
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -56,14 +55,14 @@ func (m *mapper) mapMerge() error {
 		switch s.Name() {
 		case "PID":
 			if pid != nil {
-				return errors.New("PID without MRG")
+				return missingSegment("MRG", nMRG+1, "PID without MRG")
 			}
 			s := s
 			pid = &s
 		case "MRG":
 			nMRG++
 			if pid == nil {
-				return fmt.Errorf("MRG %d has no PID before it", nMRG)
+				return m.segmentError(s, 0, CodeSegmentSequence, "MRG %d has no PID before it", nMRG)
 			}
 			if err := m.mergePair(*pid, s, nMRG); err != nil {
 				return err
@@ -73,9 +72,9 @@ func (m *mapper) mapMerge() error {
 	}
 	switch {
 	case pid != nil:
-		return errors.New("PID without MRG")
+		return missingSegment("MRG", nMRG+1, "PID without MRG")
 	case nMRG == 0:
-		return errors.New("no PID and MRG segments")
+		return missingSegment("PID", 1, "no PID and MRG segments")
 	}
 	return nil
 }
@@ -119,11 +118,13 @@ func (m *mapper) mergePair(pid, mrg hl7v2.Segment, n int) error {
 		key = &ids[0]
 	}
 	if key == nil {
-		return fmt.Errorf("MRG %d has no prior patient identifier (MRG-1, MRG-2, MRG-4)", n)
+		return m.segmentError(mrg, 1, CodeRequiredFieldMissing, "MRG %d has no prior patient identifier (MRG-1, MRG-2, MRG-4)", n)
 	}
 	mergedID := makeID("Patient", value(key.System), value(key.Value))
 	if mergedID == *p.Id {
-		return fmt.Errorf("MRG %d names the patient of its PID", n)
+		// Table 0357 has no code for a value that contradicts another; 207
+		// (application error) with MRG-1 located is the nearest.
+		return m.segmentError(mrg, 1, CodeInternalError, "MRG %d names the patient of its PID", n)
 	}
 	link := fhir.PatientLink{Other: *ref("Patient", mergedID), Type: fhir.LinkTypeReplaces}
 	if !hasLink(p.Link, link) {

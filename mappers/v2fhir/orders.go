@@ -1,7 +1,6 @@
 package v2fhir
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -18,7 +17,7 @@ func (m *mapper) mapOrders() error {
 	m.mapEncounter("O01")
 	groups := m.orders()
 	if len(groups) == 0 {
-		return errors.New("no ORC or OBR segment")
+		return missingSegment("ORC", 1, "no ORC or OBR segment")
 	}
 	for _, o := range groups {
 		sr := m.serviceRequest(o, fhir.RequestIntentOrder)
@@ -32,7 +31,7 @@ func (m *mapper) mapOrders() error {
 			case m.add("Observation", *obs.Id, obs):
 				sr.SupportingInfo = append(sr.SupportingInfo, *ref("Observation", *obs.Id))
 			default:
-				m.warn("OBX", "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
+				m.warn(g.obx, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", m.occurrence(g.obx))
 			}
 		}
 	}

@@ -114,7 +114,7 @@ func sameIdentifier(a, b fhir.Identifier) bool {
 func (m *mapper) mapPatient() error {
 	pid, ok := m.msg.Segment("PID")
 	if !ok {
-		return errors.New("no PID segment")
+		return missingSegment("PID", 1, "no PID segment")
 	}
 	_, err := m.patientFrom(pid)
 	return err
@@ -188,7 +188,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 		key = &p.Identifier[0]
 	}
 	if key == nil {
-		return nil, errors.New("PID has no patient identifier (PID-2, PID-3, PID-4, PID-19)")
+		return nil, m.segmentError(pid, 3, CodeRequiredFieldMissing, "PID has no patient identifier (PID-2, PID-3, PID-4, PID-19)")
 	}
 	id := makeID("Patient", value(key.System), value(key.Value))
 	p.Id = &id
@@ -209,7 +209,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 	sex := strings.ToUpper(fieldText(pid, 8))
 	p.Gender = gender(sex)
 	if sex != "" && p.Gender == nil {
-		m.warn("PID", "PID-8", "SEX_UNMAPPED", "administrative sex %q not in table 0001 or GB/T 2261.1", sex)
+		m.warn(pid, "PID-8", "SEX_UNMAPPED", "administrative sex %q not in table 0001 or GB/T 2261.1", sex)
 	}
 	for _, r := range reps(pid, 11) {
 		if a := m.xad(r); a != nil {
@@ -266,7 +266,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 		}
 	}
 	if card != nil {
-		m.crossCheckIDCard(value(card.Value), p)
+		m.crossCheckIDCard(pid, value(card.Value), p)
 	}
 	for _, nk := range m.msg.AllSegments("NK1") {
 		if c := m.contact(nk); c != nil {
@@ -309,24 +309,24 @@ func (m *mapper) checkIDCard(seg hl7v2.Segment, field, v string) {
 	switch {
 	case err == nil:
 	case errors.Is(err, idcard.ErrCheck):
-		m.warn(seg.Name(), field, "IDCARD_CHECK", "citizen ID card check character is wrong: %v", err)
+		m.warn(seg, field, "IDCARD_CHECK", "citizen ID card check character is wrong: %v", err)
 	default:
-		m.warn(seg.Name(), field, "IDCARD_INVALID", "citizen ID card number is malformed: %v", err)
+		m.warn(seg, field, "IDCARD_INVALID", "citizen ID card number is malformed: %v", err)
 	}
 }
 
 // crossCheckIDCard warns when the birth date or sex encoded in the card
 // disagree with PID-7 / PID-8.
-func (m *mapper) crossCheckIDCard(v string, p *fhir.Patient) {
+func (m *mapper) crossCheckIDCard(pid hl7v2.Segment, v string, p *fhir.Patient) {
 	n, err := idcard.Parse(v)
 	if err != nil && !errors.Is(err, idcard.ErrCheck) {
 		return
 	}
 	if bd, birth := n.BirthDate.Format(time.DateOnly), value(p.BirthDate); len(birth) == 10 && bd != birth {
-		m.warn("PID", "PID-7", "IDCARD_BIRTHDATE", "birth date %s disagrees with the ID card's %s", birth, bd)
+		m.warn(pid, "PID-7", "IDCARD_BIRTHDATE", "birth date %s disagrees with the ID card's %s", birth, bd)
 	}
 	if g := p.Gender; g != nil && (*g == fhir.AdministrativeGenderMale || *g == fhir.AdministrativeGenderFemale) && g.Code() != n.Sex.String() {
-		m.warn("PID", "PID-8", "IDCARD_SEX", "sex %s disagrees with the ID card's %s", g.Code(), n.Sex)
+		m.warn(pid, "PID-8", "IDCARD_SEX", "sex %s disagrees with the ID card's %s", g.Code(), n.Sex)
 	}
 }
 

@@ -37,7 +37,7 @@ func (m *mapper) mapProcedure(s hl7v2.Segment, idx int) string {
 		}
 	}
 	if code == nil {
-		m.warn("PR1", "PR1-3", "PR1_NO_CODE", "PR1 %d has no procedure code or description; skipped", idx+1)
+		m.warn(s, "PR1-3", "PR1_NO_CODE", "PR1 %d has no procedure code or description; skipped", idx+1)
 		return ""
 	}
 	p := &fhir.Procedure{Status: fhir.EventStatusUnknown, Code: code, Subject: *m.subject(), Encounter: m.encounter}

@@ -1,7 +1,6 @@
 package v2fhir
 
 import (
-	"errors"
 	"slices"
 	"strings"
 
@@ -50,7 +49,7 @@ var rriTaskStatus = map[string]fhir.TaskStatus{
 func (m *mapper) mapReferral(code, trigger string) error {
 	rf1, ok := m.msg.Segment("RF1")
 	if !ok {
-		return errors.New("no RF1 segment")
+		return missingSegment("RF1", 1, "no RF1 segment")
 	}
 	if err := m.mapPatient(); err != nil {
 		return err
@@ -101,7 +100,7 @@ func (m *mapper) mapReferral(code, trigger string) error {
 		sr.Status = requestActive
 	default:
 		sr.Status = fhir.RequestStatusUnknown
-		m.warn("RF1", "RF1-1", "STATUS_UNMAPPED", "referral status %q has no mapping", status)
+		m.warn(rf1, "RF1-1", "STATUS_UNMAPPED", "referral status %q has no mapping", status)
 	}
 	for _, r := range reps(rf1, 10) {
 		if cc := m.cwe(r); cc != nil {
@@ -239,7 +238,7 @@ func (m *mapper) referralIDs(rf1 hl7v2.Segment, response bool) (key []string, id
 	case ext != nil:
 		key = []string{"referral-external", value(ext.System), value(ext.Value)}
 	default:
-		return nil, nil, errors.New("RF1 has no referral identifier (RF1-6, RF1-11)")
+		return nil, nil, m.segmentError(rf1, 6, CodeRequiredFieldMissing, "RF1 has no referral identifier (RF1-6, RF1-11)")
 	}
 	if ext != nil {
 		ids = append(ids, *ext)

@@ -1,7 +1,6 @@
 package v2fhir
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -167,7 +166,7 @@ func (m *mapper) mapORU() error {
 	m.mapEncounter("R01")
 	groups := m.orders()
 	if len(groups) == 0 {
-		return errors.New("no OBR segment")
+		return missingSegment("OBR", 1, "no OBR segment")
 	}
 	for _, o := range groups {
 		if !o.hasOBR {
@@ -283,7 +282,7 @@ func (m *mapper) contextObservation(s hl7v2.Segment, scope string, idx int) *fhi
 func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int) *fhir.Observation {
 	code := m.cwe(s.Field(3).Rep(1))
 	if code == nil {
-		m.warn("OBX", "OBX-3", "OBX_NO_CODE", "OBX %d has no observation identifier; skipped", idx+1)
+		m.warn(s, "OBX-3", "OBX_NO_CODE", "OBX %d has no observation identifier; skipped", idx+1)
 		return nil
 	}
 	obs := &fhir.Observation{Code: *code, Subject: m.subject(), Encounter: m.encounter}
@@ -365,7 +364,7 @@ func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment, rr *fhir.Observat
 	case !knownValueTypes[vt]:
 		// ED, RP and other types are documents or references, which a
 		// DiagnosticReport.presentedForm or DocumentReference would carry.
-		m.warn("OBX", "OBX-2", "OBX_TYPE", "OBX value type %q not mapped", vt)
+		m.warn(s, "OBX-2", "OBX_TYPE", "OBX value type %q not mapped", vt)
 		return false
 	case vt == "TX" || vt == "FT":
 		parts := make([]string, len(vals))
@@ -376,12 +375,12 @@ func (m *mapper) value(obs *fhir.Observation, s hl7v2.Segment, rr *fhir.Observat
 		obs.ValueString = &t
 		return false
 	case len(vals) == 1:
-		m.repValue(vt, vals[0], s.Field(6).Rep(1), "OBX-5").setObservation(obs)
+		m.repValue(s, vt, vals[0], s.Field(6).Rep(1), "OBX-5").setObservation(obs)
 		return false
 	}
 	for i, r := range vals {
 		c := fhir.ObservationComponent{Code: obs.Code}
-		m.repValue(vt, r, s.Field(6).Rep(1), "OBX-5["+itoa(i+1)+"]").setComponent(&c)
+		m.repValue(s, vt, r, s.Field(6).Rep(1), "OBX-5["+itoa(i+1)+"]").setComponent(&c)
 		if rr != nil {
 			c.ReferenceRange = []fhir.ObservationReferenceRange{*rr}
 		}
@@ -399,10 +398,10 @@ var knownValueTypes = map[string]bool{
 // repValue maps one OBX-5 repetition r of value type vt with the unit
 // OBX-6. A value that is not what its type says is kept as a string, with a
 // warning located at field.
-func (m *mapper) repValue(vt string, r, unit hl7v2.Rep, field string) obxValue {
+func (m *mapper) repValue(obx hl7v2.Segment, vt string, r, unit hl7v2.Rep, field string) obxValue {
 	var v obxValue
 	bad := func(err string) obxValue {
-		m.warn("OBX", field, "OBX_VALUE", "%s %q is not a valid %s: %s", field, r.String(), vt, err)
+		m.warn(obx, field, "OBX_VALUE", "%s %q is not a valid %s: %s", field, r.String(), vt, err)
 		t := r.String()
 		return obxValue{str: &t}
 	}

@@ -1,7 +1,6 @@
 package v2fhir
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -38,7 +37,7 @@ func isSIUTrigger(trigger string) bool {
 func (m *mapper) mapSIU(trigger string) error {
 	sch, ok := m.msg.Segment("SCH")
 	if !ok {
-		return errors.New("no SCH segment")
+		return missingSegment("SCH", 1, "no SCH segment")
 	}
 	if err := m.mapPatient(); err != nil {
 		return err
@@ -60,7 +59,8 @@ func (m *mapper) mapSIU(trigger string) error {
 		key = placer
 	}
 	if key == nil {
-		return errors.New("SCH-1 and SCH-2 (appointment ids) are both empty")
+		// SCH-2, the filler id, is the one the filler always knows.
+		return m.segmentError(sch, 2, CodeRequiredFieldMissing, "SCH-1 and SCH-2 (appointment ids) are both empty")
 	}
 	// The filler's id is the key: SIU comes from the filler, which always
 	// knows it, while the placer id may be missing from later events.
@@ -89,7 +89,7 @@ func (m *mapper) mapSIU(trigger string) error {
 		ap.Start, ap.End = &start, &end
 	case start != "" || end != "":
 		// app-2: start and end go together.
-		m.warn("SCH", "SCH-11", "APPOINTMENT_TIME", "appointment has a start or an end but not both")
+		m.warn(sch, "SCH-11", "APPOINTMENT_TIME", "appointment has a start or an end but not both")
 	}
 
 	// Only the NTEs of the schedule itself make the comment; those after

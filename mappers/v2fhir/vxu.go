@@ -1,7 +1,6 @@
 package v2fhir
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -60,7 +59,7 @@ func (m *mapper) mapVXU() error {
 		}
 	}
 	if n == 0 {
-		return errors.New("no RXA segment")
+		return missingSegment("RXA", 1, "no RXA segment")
 	}
 	return nil
 }
@@ -89,7 +88,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 	} else {
 		// vaccineCode is required; CVX 999 says "unknown".
 		im.VaccineCode = *codeOnly(cvxSystem, unknownCVX, "unknown vaccine or immune globulin")
-		m.warn("RXA", "RXA-5", "VACCINE_MISSING", "RXA-5 administered code is empty")
+		m.warn(rxa, "RXA-5", "VACCINE_MISSING", "RXA-5 administered code is empty")
 	}
 	start := fieldText(rxa, 3)
 	if im.OccurrenceDateTime = m.dateTime(start); im.OccurrenceDateTime == "" {
@@ -98,7 +97,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 		if start != "" {
 			im.OccurrenceString = start
 		}
-		m.warn("RXA", "RXA-3", "DATETIME_INVALID", "RXA-3 %q is not a date/time", start)
+		m.warn(rxa, "RXA-3", "DATETIME_INVALID", "RXA-3 %q is not a date/time", start)
 	}
 
 	var id string
@@ -119,7 +118,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 		if q, err := m.quantity(amt, rxa.Field(7).Rep(1)); err == nil {
 			im.DoseQuantity = q
 		} else {
-			m.warn("RXA", "RXA-6", "DOSE_INVALID", "RXA-6: %v", err)
+			m.warn(rxa, "RXA-6", "DOSE_INVALID", "RXA-6: %v", err)
 		}
 	}
 
@@ -172,7 +171,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 	} else {
 		im.Status = fhir.ImmunizationStatusCodesCompleted // RXA-20 empty: CDC guide says assume complete
 		if status != "" {
-			m.warn("RXA", "RXA-20", "STATUS_UNMAPPED", "completion status %q has no mapping", status)
+			m.warn(rxa, "RXA-20", "STATUS_UNMAPPED", "completion status %q has no mapping", status)
 		}
 	}
 	if strings.EqualFold(fieldText(rxa, 21), "D") {
