@@ -119,11 +119,18 @@ func TestBatch(t *testing.T) {
 		 {"request":{"method":"GET","url":"Patient/missing"}},
 		 {"request":{"method":"GET","url":"Patient/b1"}},
 		 {"resource":{"resourceType":"Patient"},"request":{"method":"POST","url":"Patient"}},
-		 {"request":{"url":"Patient"}}
+		 {"request":{"url":"Patient"}},
+		 {"request":{"method":"HEAD","url":"Patient/b1"}}
 		]}`
 		r := s.Must(http.StatusOK, "POST", "", []byte(batch))
 		es := entries(t, r)
-		want := []string{"201", "422", "404", "200", "201", "400"}
+		want := []string{"201", "422", "404", "200", "201", "400", "200"}
+		if len(es) == len(want) && (es[6]["resource"] != nil || str(es[6], "response", "etag") == "") {
+			t.Errorf("HEAD entry: %v, want the ETag and no resource", es[6])
+		}
+		if len(es) == len(want) && es[3]["resource"] == nil {
+			t.Errorf("GET entry without its resource: %v", es[3])
+		}
 		if len(es) != len(want) {
 			t.Fatalf("%d entries, want %d", len(es), len(want))
 		}
@@ -189,5 +196,29 @@ func TestTransactionRules(t *testing.T) {
 			t.Errorf("overlap refused with %s", r.Body)
 		}
 		s.Must(http.StatusNotFound, "GET", "Organization/org0", nil)
+	})
+}
+
+// A conditional reference finds a resource the same transaction creates (by
+// identifier), as well as stored ones; two candidates are 412.
+func TestConditionalReferenceToCreatedResource(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		tx := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"resource":{"resourceType":"Patient","managingOrganization":{"reference":"Organization?identifier=urn:oid:2.16.156.10011.1.5|JY001"}},
+		   "request":{"method":"POST","url":"Patient"}},
+		 {"resource":{"resourceType":"Organization","identifier":[{"system":"urn:oid:2.16.156.10011.1.5","value":"JY001"}],"name":"金杨社区卫生服务中心"},
+		   "request":{"method":"POST","url":"Organization"}}
+		]}`
+		es := entries(t, s.Must(http.StatusOK, "POST", "", []byte(tx)))
+		org := strings.Join(strings.Split(str(es[1], "response", "location"), "/")[:2], "/")
+		pat := strings.Join(strings.Split(str(es[0], "response", "location"), "/")[:2], "/")
+		if got := str(s.Must(http.StatusOK, "GET", pat, nil).JSON(t), "managingOrganization", "reference"); got != org {
+			t.Errorf("managingOrganization = %q, want the Organization created alongside, %q", got, org)
+		}
+		// Now one is stored and the transaction creates another: ambiguous.
+		r := s.Must(http.StatusPreconditionFailed, "POST", "", []byte(tx))
+		if !strings.Contains(string(r.Body), "matches 2 resources") {
+			t.Errorf("ambiguous conditional reference: %s", r.Body)
+		}
 	})
 }

@@ -43,6 +43,9 @@ type txEntry struct {
 	req   *Request
 	rt    route
 	resp  *Response
+	// creates is the Type/id a POST or conditional PUT entry will create (set by
+	// resolveTargets), so that conditional references can find it.
+	creates string
 }
 
 // processing order of a transaction (https://hl7.org/fhir/R4/http.html#trules).
@@ -183,6 +186,7 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 	for _, e := range entries {
 		e.resp = nil
 		e.req.assignedID = ""
+		e.creates = ""
 	}
 	refs, err := s.resolveTargets(ctx, tx, entries, raw)
 	if err != nil {
@@ -194,7 +198,7 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 		}
 		// A JSON Patch's values are rewritten like a resource's references: the
 		// "reference" members of the objects it adds.
-		body, err := s.rewriteReferences(ctx, tx, e, refs)
+		body, err := s.rewriteReferences(ctx, tx, e, refs, entries)
 		if err != nil {
 			return nil, err
 		}
@@ -317,6 +321,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 			}
 			e.req.assignedID = s.cfg.NewID()
 			target = e.rt.typ + "/" + e.req.assignedID
+			e.creates = target
 		case e.req.Method == http.MethodPut && e.rt.id != "":
 			target = e.rt.typ + "/" + e.rt.id
 		case e.req.Method == http.MethodPut && e.rt.typ != "" && len(e.req.Query) > 0:
@@ -339,6 +344,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 				e.req.assignedID = s.cfg.NewID()
 				target = e.rt.typ + "/" + e.req.assignedID
 			}
+			e.creates = target
 		case e.req.Method == http.MethodDelete && e.rt.id != "",
 			e.req.Method == http.MethodPatch && e.rt.id != "":
 			target = e.rt.typ + "/" + e.rt.id
@@ -364,7 +370,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 
 // rewriteReferences points references at the resources other entries become, and
 // resolves conditional references (Patient?identifier=...) to the one resource they match.
-func (s *Service) rewriteReferences(ctx context.Context, tx store.Tx, e *txEntry, refs map[string]string) ([]byte, error) {
+func (s *Service) rewriteReferences(ctx context.Context, tx store.Tx, e *txEntry, refs map[string]string, entries []*txEntry) ([]byte, error) {
 	var failure error
 	out, err := fhirjson.RewriteReferences(e.req.Body, func(ref string) (string, bool) {
 		if t, ok := refs[ref]; ok {
@@ -386,15 +392,27 @@ func (s *Service) rewriteReferences(ctx context.Context, tx store.Tx, e *txEntry
 			return "", false
 		}
 		m, err := s.matchLocked(ctx, tx, typ, q)
+		var matches []string
+		for _, r := range m {
+			matches = append(matches, typ+"/"+r.ID)
+		}
+		// A resource this transaction creates counts too (the specification resolves
+		// conditional references after the creates); it is recognised by identifier,
+		// the criterion implementation guides use.
+		for _, c := range createdByIdentifier(entries, typ, q) {
+			if !slices.Contains(matches, c) {
+				matches = append(matches, c)
+			}
+		}
 		switch {
 		case err != nil:
 			failure = err
-		case len(m) == 0:
+		case len(matches) == 1:
+			return matches[0], true
+		case len(matches) == 0:
 			failure = outcome.At(http.StatusNotFound, "not-found", fmt.Sprintf("Bundle.entry[%d].resource", e.index), "entry %d: conditional reference %q matches no resource", e.index, ref)
-		case len(m) > 1:
-			failure = outcome.At(http.StatusPreconditionFailed, "multiple-matches", fmt.Sprintf("Bundle.entry[%d].resource", e.index), "entry %d: conditional reference %q matches %d resources", e.index, ref, len(m))
 		default:
-			return typ + "/" + m[0].ID, true
+			failure = outcome.At(http.StatusPreconditionFailed, "multiple-matches", fmt.Sprintf("Bundle.entry[%d].resource", e.index), "entry %d: conditional reference %q matches %d resources", e.index, ref, len(matches))
 		}
 		return "", false
 	})
@@ -405,6 +423,43 @@ func (s *Service) rewriteReferences(ctx context.Context, tx store.Tx, e *txEntry
 		return nil, failure
 	}
 	return out, nil
+}
+
+// createdByIdentifier returns the resources of type typ that entries create and that
+// the search q matches, when q is exactly one identifier criterion (system|value,
+// system|, |value or value); other searches find only stored resources.
+func createdByIdentifier(entries []*txEntry, typ string, q url.Values) []string {
+	vs := q["identifier"]
+	if len(q) != 1 || len(vs) != 1 || strings.Contains(vs[0], ",") {
+		return nil
+	}
+	system, value, hasSystem := strings.Cut(vs[0], "|")
+	if !hasSystem {
+		system, value = "", vs[0]
+	}
+	var out []string
+	for _, e := range entries {
+		if e.creates == "" || e.rt.typ != typ {
+			continue
+		}
+		var r struct {
+			Identifier []struct {
+				System string `json:"system"`
+				Value  string `json:"value"`
+			} `json:"identifier"`
+		}
+		if json.Unmarshal(e.req.Body, &r) != nil {
+			continue
+		}
+		for _, id := range r.Identifier {
+			valueOK := id.Value == value || hasSystem && value == "" // "system|": any value
+			if valueOK && (!hasSystem || id.System == system) {
+				out = append(out, e.creates)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func (s *Service) bundleResponse(typ string, entries []*txEntry, prefer string) *Response {
@@ -428,6 +483,7 @@ func (s *Service) bundleResponse(typ string, entries []*txEntry, prefer string) 
 		case r.Outcome:
 			be.Response.Outcome = r.Body
 		case len(r.Body) == 0:
+		case e.req != nil && e.req.Method == http.MethodHead: // the headers only, as over HTTP
 		case ret == "minimal":
 		case ret == "OperationOutcome":
 			be.Response.Outcome = outcome.Resource()
