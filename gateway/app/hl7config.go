@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/shch/fhirgw/adapters/hl7v2"
 	"github.com/shch/fhirgw/gateway/ingest"
@@ -18,7 +23,8 @@ import (
 //	{
 //	  "identifierSystems": {"SHCH": "urn:oid:2.16.156.10011.0.1.1"},
 //	  "senders": {"HOSP1": {"identifierSystems": {"MRN": "urn:oid:1.2.3"}, "defaultSystem": "urn:oid:1.2.3",
-//	    "conceptMaps": ["http://example.org/fhir/ConceptMap/hosp1-lab|2"]}},
+//	    "conceptMaps": ["http://example.org/fhir/ConceptMap/hosp1-lab|2"],
+//	    "zSegments": {"ZPV": {"resource": "Encounter", "fields": {"2.2": "http://example.org/fhir/StructureDefinition/team"}}}}},
 //	  "idCardSystem": "urn:oid:2.16.156.10011.1.3",
 //	  "timeZone": "Asia/Shanghai",
 //	  "channelCharsets": {"mllp": "GB18030"}
@@ -51,6 +57,18 @@ type HL7Sender struct {
 	// ConceptMaps are the canonical URLs ("url" or "url|version") of the stored
 	// ConceptMaps that translate this sender's local codes.
 	ConceptMaps []string `json:"conceptMaps"`
+	// ZSegments maps fields of the sender's Z segments, keyed by segment ID, to
+	// extensions on the mapped resources.
+	ZSegments map[string]HL7ZSegment `json:"zSegments"`
+}
+
+// HL7ZSegment is one Z segment's mapping (v2fhir.ZSegment).
+type HL7ZSegment struct {
+	// Resource is the resource type that carries the extensions (Patient, Encounter).
+	Resource string `json:"resource"`
+	// Fields maps a field number ("2": its first component) or a field and component
+	// ("2.3") to the extension URL its value goes under, as a valueString.
+	Fields map[string]string `json:"fields"`
 }
 
 // LoadHL7Config reads an HL7Config file into the pipeline configuration. An empty
@@ -87,8 +105,13 @@ func ParseHL7Config(data []byte) (ingest.Config, error) {
 	}
 	if len(f.Senders) > 0 {
 		m.Senders = make(map[string]v2fhir.Sender, len(f.Senders))
-		for k, s := range f.Senders {
-			m.Senders[k] = v2fhir.Sender{IdentifierSystems: s.IdentifierSystems, DefaultSystem: s.DefaultSystem}
+		for _, k := range slices.Sorted(maps.Keys(f.Senders)) {
+			s := f.Senders[k]
+			zs, err := zSegments(s.ZSegments)
+			if err != nil {
+				return ingest.Config{}, fmt.Errorf("senders[%q].zSegments%w", k, err)
+			}
+			m.Senders[k] = v2fhir.Sender{IdentifierSystems: s.IdentifierSystems, DefaultSystem: s.DefaultSystem, ZSegments: zs}
 		}
 	}
 	var conceptMaps map[string][]string
@@ -119,4 +142,100 @@ func ParseHL7Config(data []byte) (ingest.Config, error) {
 	}
 	return ingest.Config{Mapping: m, AcceptVersions: f.AcceptVersions, AcceptProcessingIDs: f.AcceptProcessingIDs,
 		TrustedSystems: f.TrustedSystems, ChannelCharsets: f.ChannelCharsets, ConceptMaps: conceptMaps}, nil
+}
+
+// zSegments checks and converts one sender's Z segment mappings. Its errors start
+// with the path below zSegments (["ZPV"].fields["2"]: ...) for the caller to prefix.
+func zSegments(in map[string]HL7ZSegment) (map[string]v2fhir.ZSegment, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]v2fhir.ZSegment, len(in))
+	for _, id := range slices.Sorted(maps.Keys(in)) {
+		z := in[id]
+		if !isZSegmentID(id) {
+			return nil, fmt.Errorf("[%q]: not a Z segment ID (Z and two upper-case letters or digits)", id)
+		}
+		if !slices.Contains(v2fhir.ZSegmentResources(), z.Resource) {
+			return nil, fmt.Errorf("[%q].resource: %q is not one of %s", id, z.Resource, strings.Join(v2fhir.ZSegmentResources(), ", "))
+		}
+		if len(z.Fields) == 0 {
+			return nil, fmt.Errorf("[%q].fields: no fields", id)
+		}
+		seen := map[[2]int]string{}
+		var fields []v2fhir.ZField
+		for _, key := range slices.Sorted(maps.Keys(z.Fields)) {
+			u := z.Fields[key]
+			field, component, ok := zFieldKey(key)
+			if !ok {
+				return nil, fmt.Errorf("[%q].fields[%q]: not a field number (N, or N.M for component M; from 1, no leading zeros)", id, key)
+			}
+			if first, dup := seen[[2]int{field, component}]; dup {
+				return nil, fmt.Errorf("[%q].fields[%q]: the same value as fields[%q]", id, key, first)
+			}
+			seen[[2]int{field, component}] = key
+			if !isAbsoluteURL(u) {
+				return nil, fmt.Errorf("[%q].fields[%q]: %q is not an absolute URL", id, key, u)
+			}
+			fields = append(fields, v2fhir.ZField{Field: field, Component: component, URL: u})
+		}
+		// Extensions follow field order, whatever the order of the JSON object: a
+		// resent message must map to the same resource.
+		slices.SortFunc(fields, func(a, b v2fhir.ZField) int {
+			if a.Field != b.Field {
+				return a.Field - b.Field
+			}
+			return a.Component - b.Component
+		})
+		out[id] = v2fhir.ZSegment{Resource: z.Resource, Fields: fields}
+	}
+	return out, nil
+}
+
+// isZSegmentID reports whether id can name a Z segment: Z and two upper-case
+// letters or digits, as segment IDs are.
+func isZSegmentID(id string) bool {
+	if len(id) != 3 || id[0] != 'Z' {
+		return false
+	}
+	for _, c := range []byte(id[1:]) {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// zFieldKey parses "N" (component 1 of field N) or "N.M".
+func zFieldKey(key string) (field, component int, ok bool) {
+	f, c, hasComp := strings.Cut(key, ".")
+	if field, ok = positive(f); !ok {
+		return 0, 0, false
+	}
+	if !hasComp {
+		return field, 1, true
+	}
+	if component, ok = positive(c); !ok {
+		return 0, 0, false
+	}
+	return field, component, true
+}
+
+// positive parses a positive decimal number without sign or leading zeros.
+func positive(s string) (int, bool) {
+	if s == "" || s[0] == '0' || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+// isAbsoluteURL reports whether s is an absolute URI without white space, as
+// Extension.url must be ("http://...", "urn:oid:...").
+func isAbsoluteURL(s string) bool {
+	if strings.ContainsFunc(s, unicode.IsSpace) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.IsAbs() && (u.Host != "" || u.Opaque != "")
 }

@@ -71,6 +71,9 @@ type Sender struct {
 	// DefaultSystem is the system of identifiers that arrive without an
 	// assigning authority. Default: IdentifierSystemBase + the sender key.
 	DefaultSystem string
+	// ZSegments maps fields of this sender's Z segments, keyed by segment ID
+	// ("ZPV"), to extensions on the mapped resources (zsegment.go).
+	ZSegments map[string]ZSegment
 }
 
 var cst = time.FixedZone("CST", 8*3600)

@@ -117,6 +117,7 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("v2fhir: map %s %s: %w", typ, msg.ControlID(), err)
 	}
+	m.mapZSegments()
 	m.errSegments()
 	out := &Result{MessageType: typ, ControlID: msg.ControlID(), Warnings: m.warnings}
 	if out.Merges, err = m.mergeResults(); err != nil {
