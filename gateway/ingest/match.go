@@ -222,6 +222,14 @@ func mergePatient(existing, incoming []byte) ([]byte, error) {
 				return nil, err
 			}
 			out = out.Set("identifier", ids)
+		case "extension":
+			// By URL: a sender's extensions (its Z-segment fields, say) replace
+			// its own earlier values without dropping other senders'.
+			exts, err := mergeExtensions(old, m.Value)
+			if err != nil {
+				return nil, err
+			}
+			out = out.Set("extension", exts)
 		default:
 			out = out.Set(m.Key, m.Value)
 		}
@@ -231,6 +239,41 @@ func mergePatient(existing, incoming []byte) ([]byte, error) {
 		out = out.Set("meta", meta)
 	}
 	return out.Bytes(), nil
+}
+
+// mergeExtensions keeps the stored extensions whose URL the incoming ones do not
+// use, then the incoming ones.
+func mergeExtensions(old fhirjson.Object, incoming json.RawMessage) (json.RawMessage, error) {
+	type ext struct {
+		URL string `json:"url"`
+	}
+	var have, add []json.RawMessage
+	if raw, ok := old.Get("extension"); ok {
+		if err := json.Unmarshal(raw, &have); err != nil {
+			return nil, fmt.Errorf("read stored extensions: %w", err)
+		}
+	}
+	if err := json.Unmarshal(incoming, &add); err != nil {
+		return nil, fmt.Errorf("read mapped extensions: %w", err)
+	}
+	urls := map[string]bool{}
+	for _, raw := range add {
+		var e ext
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, fmt.Errorf("read mapped extension: %w", err)
+		}
+		urls[e.URL] = true
+	}
+	var out []json.RawMessage
+	for _, raw := range have {
+		var e ext
+		if json.Unmarshal(raw, &e) == nil && urls[e.URL] {
+			continue
+		}
+		out = append(out, raw)
+	}
+	out = append(out, add...)
+	return json.Marshal(out)
 }
 
 func unionIdentifiers(old fhirjson.Object, incoming json.RawMessage) (json.RawMessage, error) {

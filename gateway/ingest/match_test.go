@@ -212,3 +212,28 @@ func TestMergePatientKeepsMeta(t *testing.T) {
 		t.Errorf("elements: %s", got)
 	}
 }
+
+// Extensions merge by URL: a sender's new value replaces its old one, and another
+// sender's extension stays.
+func TestMergePatientExtensions(t *testing.T) {
+	stored := `{"resourceType":"Patient","id":"p","extension":[{"url":"urn:hospital:vip","valueString":"是"},{"url":"urn:chc:team","valueString":"一组"}]}`
+	incoming := `{"resourceType":"Patient","id":"p","extension":[{"url":"urn:chc:team","valueString":"二组"},{"url":"urn:chc:record","valueString":"R1"}]}`
+	got, err := mergePatient([]byte(stored), []byte(incoming))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Extension []struct{ URL, ValueString string } `json:"extension"`
+	}
+	if err := json.Unmarshal(got, &p); err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, e := range p.Extension {
+		have = append(have, e.URL+"="+e.ValueString)
+	}
+	want := "urn:hospital:vip=是 urn:chc:team=二组 urn:chc:record=R1"
+	if strings.Join(have, " ") != want {
+		t.Errorf("extensions %v, want %s", have, want)
+	}
+}
