@@ -222,3 +222,36 @@ func TestConditionalReferenceToCreatedResource(t *testing.T) {
 		}
 	})
 }
+
+// Overlap rules in detail: a conditional update that would create, but finds the
+// resource an earlier entry writes, fails the transaction instead of leaving other
+// entries pointing at a resource that is never created; a conditional create that
+// matches a stored resource writes nothing and does not count as acting on it.
+func TestTransactionOverlapDetails(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *fhirtest.Server) {
+		twice := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"fullUrl":"urn:uuid:d1d1d1d1-0000-4000-8000-000000000001","resource":{"resourceType":"Practitioner","identifier":[{"system":"urn:d","value":"D1"}]},
+		   "request":{"method":"PUT","url":"Practitioner?identifier=urn:d|D1"}},
+		 {"fullUrl":"urn:uuid:d1d1d1d1-0000-4000-8000-000000000002","resource":{"resourceType":"Practitioner","identifier":[{"system":"urn:d","value":"D1"}],"active":true},
+		   "request":{"method":"PUT","url":"Practitioner?identifier=urn:d|D1"}},
+		 {"resource":{"resourceType":"Observation","status":"final","code":{"text":"血压"},"performer":[{"reference":"urn:uuid:d1d1d1d1-0000-4000-8000-000000000002"}]},
+		   "request":{"method":"POST","url":"Observation"}}
+		]}`
+		s.Must(http.StatusBadRequest, "POST", "", []byte(twice))
+		if got := searchIDs(t, s, "Practitioner?identifier=urn:d|D1"); len(got) != 0 {
+			t.Errorf("failed transaction left %v", got)
+		}
+
+		s.Must(http.StatusCreated, "PUT", "Practitioner/dr", []byte(`{"resourceType":"Practitioner","id":"dr","identifier":[{"system":"urn:d","value":"DR"}]}`))
+		ok := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"resource":{"resourceType":"Practitioner","identifier":[{"system":"urn:d","value":"DR"}]},
+		   "request":{"method":"POST","url":"Practitioner","ifNoneExist":"identifier=urn:d|DR"}},
+		 {"resource":{"resourceType":"Practitioner","id":"dr","identifier":[{"system":"urn:d","value":"DR"}],"active":true},
+		   "request":{"method":"PUT","url":"Practitioner/dr"}}
+		]}`
+		es := entries(t, s.Must(http.StatusOK, "POST", "", []byte(ok)))
+		if st := str(es[0], "response", "status"); !strings.HasPrefix(st, "200") {
+			t.Errorf("conditional create that matched: %q, want 200", st)
+		}
+	})
+}

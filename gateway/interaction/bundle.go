@@ -43,9 +43,12 @@ type txEntry struct {
 	req   *Request
 	rt    route
 	resp  *Response
-	// creates is the Type/id a POST or conditional PUT entry will create (set by
+	// body is the entry's request body as sent: a retried store transaction
+	// rewrites references again from it, with the ids chosen on that attempt.
+	body []byte
+	// writes is the Type/id a POST or PUT entry will write (set by
 	// resolveTargets), so that conditional references can find it.
-	creates string
+	writes string
 }
 
 // processing order of a transaction (https://hl7.org/fhir/R4/http.html#trules).
@@ -139,7 +142,7 @@ func (s *Service) entryRequest(i int, e inEntry, prefer string) (*txEntry, error
 	if !ok || rt.typ == "" && !rt.history && !rt.metadata {
 		return nil, outcome.At(http.StatusBadRequest, "value", where+".request.url", "entry %d: request.url %q does not address a resource type", i, e.Request.URL)
 	}
-	return &txEntry{index: i, req: r, rt: rt}, nil
+	return &txEntry{index: i, req: r, rt: rt, body: r.Body}, nil
 }
 
 func (s *Service) batch(ctx context.Context, entries []*txEntry, prefer string) *Response {
@@ -186,15 +189,16 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 	for _, e := range entries {
 		e.resp = nil
 		e.req.assignedID = ""
-		e.creates = ""
+		e.req.Body = e.body
+		e.writes = ""
 	}
 	refs, err := s.resolveTargets(ctx, tx, entries, raw)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range entries {
-		if len(e.req.Body) == 0 {
-			continue
+		if len(e.req.Body) == 0 || e.req.Method == http.MethodPatch && e.req.ContentType != "application/json-patch+json" {
+			continue // another patch format is refused (415) when the entry runs
 		}
 		// A JSON Patch's values are rewritten like a resource's references: the
 		// "reference" members of the objects it adds.
@@ -315,15 +319,20 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 					return nil, err
 				}
 				if len(m) == 1 {
-					target = e.rt.typ + "/" + m[0].ID
-					break
+					// Writes nothing: other entries may refer to it, and it does not
+					// count as acting on the resource.
+					if full := raw[e.index].FullURL; full != "" {
+						refs[full] = e.rt.typ + "/" + m[0].ID
+					}
+					continue
 				}
 			}
 			e.req.assignedID = s.cfg.NewID()
 			target = e.rt.typ + "/" + e.req.assignedID
-			e.creates = target
+			e.writes = target
 		case e.req.Method == http.MethodPut && e.rt.id != "":
 			target = e.rt.typ + "/" + e.rt.id
+			e.writes = target
 		case e.req.Method == http.MethodPut && e.rt.typ != "" && len(e.req.Query) > 0:
 			m, err := s.matchLocked(ctx, tx, e.rt.typ, e.req.Query)
 			if err != nil {
@@ -344,7 +353,7 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 				e.req.assignedID = s.cfg.NewID()
 				target = e.rt.typ + "/" + e.req.assignedID
 			}
-			e.creates = target
+			e.writes = target
 		case e.req.Method == http.MethodDelete && e.rt.id != "",
 			e.req.Method == http.MethodPatch && e.rt.id != "":
 			target = e.rt.typ + "/" + e.rt.id
@@ -439,7 +448,7 @@ func createdByIdentifier(entries []*txEntry, typ string, q url.Values) []string 
 	}
 	var out []string
 	for _, e := range entries {
-		if e.creates == "" || e.rt.typ != typ {
+		if e.writes == "" || e.rt.typ != typ {
 			continue
 		}
 		var r struct {
@@ -454,7 +463,7 @@ func createdByIdentifier(entries []*txEntry, typ string, q url.Values) []string 
 		for _, id := range r.Identifier {
 			valueOK := id.Value == value || hasSystem && value == "" // "system|": any value
 			if valueOK && (!hasSystem || id.System == system) {
-				out = append(out, e.creates)
+				out = append(out, e.writes)
 				break
 			}
 		}

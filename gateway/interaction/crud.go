@@ -346,6 +346,11 @@ func (s *Service) conditionalUpdate(ctx context.Context, tx store.Tx, req *Reque
 		return resourceResponse(http.StatusCreated, res), nil
 	case 1:
 		m := matches[0]
+		if req.assignedID != "" {
+			// The transaction found no match before it ran and promised other entries
+			// a new resource; an earlier entry has since written this one.
+			return nil, outcome.BadRequest("the conditional update matches %s/%s, which another entry of this transaction writes; a transaction must not act on one resource twice", typ, m.ID)
+		}
 		if hasID && bodyID != m.ID {
 			return nil, outcome.BadRequest("the resource id %q differs from the id %q of the resource the search matched", bodyID, m.ID)
 		}

@@ -279,13 +279,13 @@ func contentType(r *http.Request, path string) (string, *outcome.Error) {
 	if v, ok := params["fhirversion"]; ok && !fhirVersionOK(v) {
 		return "", outcome.New(http.StatusUnsupportedMediaType, "not-supported", "fhirVersion %q is not supported: this is an R4 (4.0) server", v)
 	}
-	// FHIR JSON is UTF-8 (RFC 8259); a body declared in another charset (GBK from a
-	// Chinese HIS, say) is refused as such rather than failing later as invalid text.
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return "", outcome.New(http.StatusUnsupportedMediaType, "not-supported", "charset %q is not supported: FHIR JSON is UTF-8; convert the body to UTF-8", cs)
-	}
 	switch {
 	case jsonTypes[mt]:
+		// FHIR JSON is UTF-8 (RFC 8259); a body declared in another charset (GBK from
+		// a Chinese HIS, say) is refused as such rather than failing later as invalid text.
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			return "", outcome.New(http.StatusUnsupportedMediaType, "not-supported", "charset %q is not supported: FHIR JSON is UTF-8; convert the body to UTF-8", cs)
+		}
 		return "application/fhir+json", nil
 	case mt == "application/json-patch+json" && r.Method == http.MethodPatch:
 		return mt, nil

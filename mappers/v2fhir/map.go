@@ -68,12 +68,15 @@ func (r *Result) Find(resourceType string) []Entry {
 
 // mapper holds the state of one Map call.
 type mapper struct {
-	msg      *hl7v2.Message
-	cfg      Config
-	sender   string
-	res      []Entry // JSON filled in when the mapping is done
-	seen     map[string]bool
-	warnings []Warning
+	// legacyCards maps the 18-character form of each first-generation card number
+	// met to the 15 digits sent.
+	legacyCards map[string]string
+	msg         *hl7v2.Message
+	cfg         Config
+	sender      string
+	res         []Entry // JSON filled in when the mapping is done
+	seen        map[string]bool
+	warnings    []Warning
 
 	patientID  string
 	patientRef string

@@ -162,12 +162,14 @@ func TestIDCardWarnings(t *testing.T) {
 		if strings.Contains(tt.pid, "310101900101123") {
 			// Stored in its 18-character form, so that it matches the same person's
 			// second-generation card from another sender.
-			ok := false
+			ok, old := false, false
 			for _, id := range p.Identifier {
 				ok = ok || value(id.System) == IDCardSystemWST500 && value(id.Value) == "310101199001011234"
+				old = old || value(id.System) == IDCardSystemWST500 && value(id.Value) == "310101900101123" &&
+					id.Use != nil && *id.Use == fhir.IdentifierUseOld
 			}
-			if !ok {
-				t.Errorf("%s: first-generation card not upgraded: %+v", tt.pid, p.Identifier)
+			if !ok || !old {
+				t.Errorf("%s: first-generation card not upgraded (%v) or not kept as sent (%v): %+v", tt.pid, ok, old, p.Identifier)
 			}
 		}
 	}

@@ -76,7 +76,15 @@ func (m *mapper) cx(r hl7v2.Rep) (*fhir.Identifier, bool) {
 }
 
 func (m *mapper) markIDCard(id *fhir.Identifier) {
-	v, _ := idcard.Upgrade(value(id.Value)) // a 15-digit number in its 18-character form
+	// A first-generation 15-digit number in its 18-character form, which the same
+	// person's second-generation card and other senders use.
+	v, upgraded := idcard.Upgrade(value(id.Value))
+	if upgraded {
+		if m.legacyCards == nil {
+			m.legacyCards = map[string]string{}
+		}
+		m.legacyCards[v] = idcard.Normalize(value(id.Value))
+	}
 	id.Value = opt(v)
 	id.System = opt(m.cfg.IDCardSystem)
 	id.Use = ptr(fhir.IdentifierUseOfficial)
@@ -125,13 +133,18 @@ func (m *mapper) mapPatient() error {
 func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 	p := &fhir.Patient{}
 	var primary, card *fhir.Identifier
-	add := func(id *fhir.Identifier) {
+	var add func(id *fhir.Identifier)
+	add = func(id *fhir.Identifier) {
 		for _, have := range p.Identifier {
 			if sameIdentifier(have, *id) {
 				return
 			}
 		}
 		p.Identifier = append(p.Identifier, *id)
+		if old, ok := m.legacyCards[value(id.Value)]; ok && value(id.System) == m.cfg.IDCardSystem {
+			// The number as sent too: records stored under it still match.
+			add(&fhir.Identifier{Use: ptr(fhir.IdentifierUseOld), System: id.System, Value: ptr(old), Type: id.Type})
+		}
 	}
 	for i, r := range reps(pid, 3) {
 		id, isCard := m.cx(r)
