@@ -253,5 +253,12 @@ func TestTransactionOverlapDetails(t *testing.T) {
 		if st := str(es[0], "response", "status"); !strings.HasPrefix(st, "200") {
 			t.Errorf("conditional create that matched: %q, want 200", st)
 		}
+		// A conditional delete acts on what it matches: with a PUT of it, overlap.
+		del := `{"resourceType":"Bundle","type":"transaction","entry":[
+		 {"request":{"method":"DELETE","url":"Practitioner?identifier=urn:d|DR"}},
+		 {"resource":{"resourceType":"Practitioner","id":"dr","active":false},"request":{"method":"PUT","url":"Practitioner/dr"}}
+		]}`
+		s.Must(http.StatusBadRequest, "POST", "", []byte(del))
+		s.Must(http.StatusOK, "GET", "Practitioner/dr", nil)
 	})
 }

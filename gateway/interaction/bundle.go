@@ -357,6 +357,21 @@ func (s *Service) resolveTargets(ctx context.Context, tx store.Tx, entries []*tx
 		case e.req.Method == http.MethodDelete && e.rt.id != "",
 			e.req.Method == http.MethodPatch && e.rt.id != "":
 			target = e.rt.typ + "/" + e.rt.id
+		case e.req.Method == http.MethodDelete && e.rt.typ != "" && len(e.req.Query) > 0:
+			// A conditional delete acts on every resource it resolves to.
+			m, err := s.matchLocked(ctx, tx, e.rt.typ, e.req.Query)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range m {
+				t := e.rt.typ + "/" + r.ID
+				if prev, ok := acting[t]; ok {
+					return nil, outcome.At(http.StatusBadRequest, "invalid", fmt.Sprintf("Bundle.entry[%d].request", e.index),
+						"entries %d and %d both act on %s; a transaction must not touch one resource twice", prev, e.index, t)
+				}
+				acting[t] = e.index
+			}
+			continue
 		}
 		if target != "" && e.req.Method != http.MethodGet && e.req.Method != http.MethodHead {
 			// https://hl7.org/fhir/R4/http.html#trules: if identities overlap in
