@@ -167,7 +167,9 @@ func TestTransactionRules(t *testing.T) {
 		 {"fullUrl":"urn:uuid:6253a0a4-0000-4000-8000-000000000002","resource":{"resourceType":"Organization","name":"金杨社区卫生服务中心"},
 		   "request":{"method":"POST","url":"Organization"}},
 		 {"resource":{"resourceType":"Binary","contentType":"application/json-patch+json",
-		   "data":"` + base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/managingOrganization","value":{"reference":"urn:uuid:6253a0a4-0000-4000-8000-000000000002"}}]`)) + `"},
+		   "data":"` + base64.StdEncoding.EncodeToString([]byte(`[{"op":"add","path":"/managingOrganization","value":{"reference":"urn:uuid:6253a0a4-0000-4000-8000-000000000002"}},`+
+			`{"op":"add","path":"/generalPractitioner","value":[{"reference":"Practitioner/x"}]},`+
+			`{"op":"replace","path":"/generalPractitioner/0/reference","value":"urn:uuid:6253a0a4-0000-4000-8000-000000000002"}]`)) + `"},
 		   "request":{"method":"PATCH","url":"Patient/p77"}}
 		]}`
 		es := entries(t, s.Must(http.StatusOK, "POST", "", []byte(tx)))
@@ -185,6 +187,9 @@ func TestTransactionRules(t *testing.T) {
 		p := s.Must(http.StatusOK, "GET", "Patient/p77", nil).JSON(t)
 		if got := str(p, "managingOrganization", "reference"); got != loc(2) {
 			t.Errorf("patched managingOrganization = %q, want %q", got, loc(2))
+		}
+		if gp := asSlice(p["generalPractitioner"]); len(gp) != 1 || gp[0].(map[string]any)["reference"] != loc(2) {
+			t.Errorf("patched generalPractitioner = %v, want a reference to %q", gp, loc(2))
 		}
 
 		overlap := `{"resourceType":"Bundle","type":"transaction","entry":[

@@ -206,6 +206,11 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 		if err != nil {
 			return nil, err
 		}
+		if e.req.Method == http.MethodPatch {
+			if body, err = patchStringReferences(body, refs); err != nil {
+				return nil, outcome.BadRequest("entry %d: %v", e.index, err)
+			}
+		}
 		e.req.Body = body
 	}
 	// Updates by id ask the store for the current version first (updateAt's no-op
@@ -447,6 +452,31 @@ func (s *Service) rewriteReferences(ctx context.Context, tx store.Tx, e *txEntry
 		return nil, failure
 	}
 	return out, nil
+}
+
+// patchStringReferences rewrites the JSON Patch operations that set a reference
+// directly ({"op":"replace","path":".../reference","value":"urn:uuid:..."}).
+func patchStringReferences(patch []byte, refs map[string]string) ([]byte, error) {
+	var ops []map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &ops); err != nil {
+		return patch, nil // not a patch document: the patch interaction says so
+	}
+	changed := false
+	for _, op := range ops {
+		var path, value string
+		if json.Unmarshal(op["path"], &path) != nil || !strings.HasSuffix(path, "/reference") ||
+			json.Unmarshal(op["value"], &value) != nil {
+			continue
+		}
+		if t, ok := refs[value]; ok {
+			op["value"] = fhirjson.Quote(t)
+			changed = true
+		}
+	}
+	if !changed {
+		return patch, nil
+	}
+	return json.Marshal(ops)
 }
 
 // createdByIdentifier returns the resources of type typ that entries create and that
