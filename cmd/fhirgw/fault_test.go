@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,35 +66,37 @@ type gatewayProc struct {
 	waitError error
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func startGateway(t *testing.T, bin string, storeArgs []string, httpAddr, mllpAddr, logFile string) *gatewayProc {
+// startGateway starts the binary on ports it chooses itself and reads them from its
+// log: ports picked by the test and released before the gateway binds them can be
+// taken meanwhile by another test package running in parallel, whose server the test
+// would then talk to.
+func startGateway(t *testing.T, bin string, storeArgs []string, logFile string) *gatewayProc {
 	t.Helper()
+	var offset int64
+	if fi, err := os.Stat(logFile); err == nil {
+		offset = fi.Size() // lines of an earlier run of the gateway come before
+	}
 	logf, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--http-addr", httpAddr, "--mllp-addr", mllpAddr, "--log-level", "warn"}, storeArgs...)
+	args := append([]string{"serve", "--http-addr", "127.0.0.1:0", "--mllp-addr", "127.0.0.1:0", "--log-level", "info"}, storeArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &gatewayProc{cmd: cmd, httpAddr: httpAddr, mllpAddr: mllpAddr, logFile: logFile, exited: make(chan struct{})}
+	p := &gatewayProc{cmd: cmd, logFile: logFile, exited: make(chan struct{})}
 	go func() { p.waitError = cmd.Wait(); logf.Close(); close(p.exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-p.exited })
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if c, err := net.Dial("tcp", mllpAddr); err == nil {
-			c.Close()
-			return p
+		p.httpAddr, p.mllpAddr = listening(logFile, offset)
+		if p.httpAddr != "" && p.mllpAddr != "" {
+			if c, err := net.Dial("tcp", p.mllpAddr); err == nil {
+				c.Close()
+				return p
+			}
 		}
 		select {
 		case <-p.exited:
@@ -102,9 +105,30 @@ func startGateway(t *testing.T, bin string, storeArgs []string, httpAddr, mllpAd
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("gateway did not start listening for MLLP within 60s")
+			t.Fatal("gateway did not start listening within 60s")
 		}
 	}
+}
+
+// listening reads the HTTP and MLLP addresses the gateway logged after offset.
+func listening(logFile string, offset int64) (httpAddr, mllpAddr string) {
+	data, err := os.ReadFile(logFile)
+	if err != nil || int64(len(data)) < offset {
+		return "", ""
+	}
+	for _, line := range bytes.Split(data[offset:], []byte("\n")) {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		switch rec.Msg {
+		case "fhirgw serving":
+			httpAddr = rec.Addr
+		case "fhirgw receiving HL7 v2 over MLLP":
+			mllpAddr = rec.Addr
+		}
+	}
+	return httpAddr, mllpAddr
 }
 
 // sendAll sends msgs over conns connections, each message after the previous ACK on
@@ -168,9 +192,8 @@ func killMidStream(t *testing.T, bin string, storeArgs []string, open func() (st
 		m, _ := hl7v2.Parse(msgs[i])
 		mrns[ids[i]] = m.Get("PID-3.1")
 	}
-	httpAddr, mllpAddr := freePort(t), freePort(t)
 	logFile := filepath.Join(t.TempDir(), "gateway.log")
-	gw := startGateway(t, bin, storeArgs, httpAddr, mllpAddr, logFile)
+	gw := startGateway(t, bin, storeArgs, logFile)
 
 	// Phase 1: stream, and SIGKILL the gateway once killAfter messages are acknowledged;
 	// the other connections have messages in flight at that moment.
@@ -178,7 +201,7 @@ func killMidStream(t *testing.T, bin string, storeArgs []string, open func() (st
 	var n int64
 	var once sync.Once
 	var nmu sync.Mutex
-	codes1 := sendAll(mllpAddr, conns, msgs, ids, &acked, func() {
+	codes1 := sendAll(gw.mllpAddr, conns, msgs, ids, &acked, func() {
 		nmu.Lock()
 		n++
 		kill := n >= killAfter
@@ -197,7 +220,7 @@ func killMidStream(t *testing.T, bin string, storeArgs []string, open func() (st
 
 	// Phase 2: restart; resend every unacknowledged message, and every 10th
 	// acknowledged one again.
-	gw = startGateway(t, bin, storeArgs, httpAddr, mllpAddr, logFile)
+	gw = startGateway(t, bin, storeArgs, logFile)
 	var resend [][]byte
 	var resendIDs []string
 	again := 0
@@ -210,7 +233,7 @@ func killMidStream(t *testing.T, bin string, storeArgs []string, open func() (st
 			}
 		}
 	}
-	codes2 := sendAll(mllpAddr, conns, resend, resendIDs, &acked, nil)
+	codes2 := sendAll(gw.mllpAddr, conns, resend, resendIDs, &acked, nil)
 	t.Logf("after restart: resent %d (%d of them already acknowledged): %v", len(resend), again, codes2)
 	if codes2["AA"]+codes2["CA"] != len(resend) {
 		t.Fatalf("not every resent message acknowledged: %v", codes2)
@@ -225,7 +248,7 @@ func killMidStream(t *testing.T, bin string, storeArgs []string, open func() (st
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	for _, id := range ids {
-		u := "http://" + httpAddr + "/fhir/Patient?_summary=count&identifier=" + url.QueryEscape(mrns[id])
+		u := "http://" + gw.httpAddr + "/fhir/Patient?_summary=count&identifier=" + url.QueryEscape(mrns[id])
 		resp, err := client.Get(u)
 		if err != nil {
 			t.Fatal(err)
