@@ -4,6 +4,7 @@
 package fhirpkg
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -49,4 +50,34 @@ func TestDir(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+// Resource is one JSON file of the package that holds a resource.
+type Resource struct {
+	Name string // file name, e.g. Patient-example.json
+	Type string // its resourceType
+	Body []byte
+}
+
+// TestResources reads every JSON file of the package that has a resourceType (the
+// package's own metadata files have none), in file name order, or fails the test.
+func TestResources(tb testing.TB) []Resource {
+	tb.Helper()
+	files, err := filepath.Glob(filepath.Join(TestDir(tb), "*.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []Resource
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var head struct{ ResourceType string }
+		if json.Unmarshal(body, &head) != nil || head.ResourceType == "" {
+			continue
+		}
+		out = append(out, Resource{Name: filepath.Base(f), Type: head.ResourceType, Body: body})
+	}
+	return out
 }

@@ -331,13 +331,7 @@ func addComposite(ctx context.Context, idx *store.Index, c compiled, doc map[str
 			}
 		}
 		if complete {
-			idx.Strings = append(idx.Strings, group.Strings...)
-			idx.Tokens = append(idx.Tokens, group.Tokens...)
-			idx.References = append(idx.References, group.References...)
-			idx.Dates = append(idx.Dates, group.Dates...)
-			idx.Quantities = append(idx.Quantities, group.Quantities...)
-			idx.Numbers = append(idx.Numbers, group.Numbers...)
-			idx.URIs = append(idx.URIs, group.URIs...)
+			idx.Append(&group)
 			g++
 		}
 	}

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -46,12 +44,6 @@ var compositeRowExceptions = map[[2]string]string{
 // expression is evaluated in another context than its item.
 func TestGoldenCompositeRows(t *testing.T) {
 	records := readGoldenComposites(t)
-	dir := fhirpkg.TestDir(t)
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
 	x := newExtractor(t)
 	reg := x.Registry()
 	ctx := context.Background()
@@ -59,18 +51,12 @@ func TestGoldenCompositeRows(t *testing.T) {
 	var pairs, withGroups, groups, excepted int
 	used := map[[2]string]bool{}
 	seen := map[[2]string]bool{}
-	for _, f := range files {
-		name := filepath.Base(f)
-		body, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var head struct{ ResourceType string }
-		if err := json.Unmarshal(body, &head); err != nil || !fhirschema.IsResourceType(head.ResourceType) {
+	for _, r := range fhirpkg.TestResources(t) {
+		name, typ := r.Name, r.Type
+		if !fhirschema.IsResourceType(typ) {
 			continue
 		}
-		typ := head.ResourceType
-		idx, err := x.Index(ctx, typ, body)
+		idx, err := x.Index(ctx, typ, r.Body)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -107,7 +93,7 @@ func TestGoldenCompositeRows(t *testing.T) {
 					complete = complete && group.Len() > n
 				}
 				if complete {
-					appendIndex(want, &group)
+					want.Append(&group)
 				}
 			}
 			dedupe(want)
@@ -157,16 +143,6 @@ func TestGoldenCompositeRows(t *testing.T) {
 	if withGroups == 0 || withGroups < complete*9/10 {
 		t.Errorf("only %d pairs with groups of %d golden records with a complete item", withGroups, complete)
 	}
-}
-
-func appendIndex(dst, src *store.Index) {
-	dst.Strings = append(dst.Strings, src.Strings...)
-	dst.Tokens = append(dst.Tokens, src.Tokens...)
-	dst.References = append(dst.References, src.References...)
-	dst.Dates = append(dst.Dates, src.Dates...)
-	dst.Quantities = append(dst.Quantities, src.Quantities...)
-	dst.Numbers = append(dst.Numbers, src.Numbers...)
-	dst.URIs = append(dst.URIs, src.URIs...)
 }
 
 // compositeRow is "code#group$component" with an optional modifier suffix

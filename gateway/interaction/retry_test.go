@@ -11,7 +11,7 @@ import (
 	"github.com/shch/fhirgw/gateway/index"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
-	"github.com/shch/fhirgw/gateway/store/sqlite"
+	"github.com/shch/fhirgw/gateway/store/sqlite/sqlitetest"
 )
 
 // retryingStore runs every write transaction twice, rolling the first attempt back,
@@ -37,14 +37,7 @@ func (s retryingStore) Update(ctx context.Context, fn func(ctx context.Context, 
 // that commits, not with those of the attempt rolled back.
 func TestTransactionRetryRewritesAgain(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.New(t)
 	ix, _ := index.NewExtractor(searchparam.Official(), fhirschema.ResourceTypes(), nil)
 	svc := New(retryingStore{st}, ix, Config{BaseURL: "http://fhir.test/fhir"})
 	tx := `{"resourceType":"Bundle","type":"transaction","entry":[

@@ -12,8 +12,7 @@ import (
 	"github.com/shch/fhirgw/gateway/index"
 	"github.com/shch/fhirgw/gateway/outcome"
 	"github.com/shch/fhirgw/gateway/searchparam"
-	"github.com/shch/fhirgw/gateway/store"
-	"github.com/shch/fhirgw/gateway/store/sqlite"
+	"github.com/shch/fhirgw/gateway/store/sqlite/sqlitetest"
 	"github.com/shch/fhirgw/gateway/store/sqlsearch"
 )
 
@@ -38,14 +37,7 @@ func FuzzParseSearch(f *testing.F) {
 		f.Add("Patient", seed)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, f.TempDir())
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		f.Fatal(err)
-	}
+	st := sqlitetest.New(f)
 	ix, _ := index.NewExtractor(searchparam.Official(), fhirschema.ResourceTypes(), nil)
 	svc := New(st, ix, Config{})
 	f.Fuzz(func(t *testing.T, typ, rawQuery string) {
@@ -94,5 +86,3 @@ func FuzzParseSearch(f *testing.F) {
 func isBuildError(err error) bool {
 	return strings.Contains(err.Error(), "sqlsearch:")
 }
-
-var _ store.Store = (*sqlite.Store)(nil)

@@ -10,7 +10,7 @@ import (
 	"github.com/shch/fhirgw/gateway/index"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
-	"github.com/shch/fhirgw/gateway/store/sqlite"
+	"github.com/shch/fhirgw/gateway/store/sqlite/sqlitetest"
 )
 
 const ext = "http://shch.example/fhir/StructureDefinition/team"
@@ -20,18 +20,11 @@ var team = searchparam.Definition{URL: "http://shch.example/fhir/SearchParameter
 
 func TestRunnerReindexesWithLease(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.New(t)
 	live, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), "")
 	// 450 patients written before the definition exists: no "team" rows.
 	const n = 450
-	err = st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 		for i := range n {
 			body := fmt.Sprintf(`{"resourceType":"Patient","id":"p%d","extension":[{"url":"%s","valueString":"张江%d队"}]}`, i, ext, i%3)
 			idx, err := live.Index(ctx, "Patient", []byte(body))
@@ -95,14 +88,7 @@ func TestRunnerReindexesWithLease(t *testing.T) {
 // unchanged rules make no job.
 func TestEnsureRules(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlitetest.New(t)
 	const base = "https://fhir.sq.example/fhir"
 	old, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), "")
 	cur, _ := index.NewLive(searchparam.Official(), fhirschema.ResourceTypes(), base)
@@ -120,7 +106,7 @@ func TestEnsureRules(t *testing.T) {
 	if err := r.EnsureRules(ctx, "v1"); err != nil || len(jobs()) != 0 {
 		t.Fatalf("empty store: %v, jobs %v", err, jobs())
 	}
-	err = st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 		body := `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"血压"},"subject":{"reference":"` + base + `/Patient/p1"}}`
 		idx, err := old.Index(ctx, "Observation", []byte(body))
 		if err != nil {

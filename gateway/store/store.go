@@ -161,6 +161,17 @@ func (x *Index) Len() int {
 		len(x.Quantities) + len(x.Numbers) + len(x.URIs)
 }
 
+// Append adds the rows of o to x.
+func (x *Index) Append(o *Index) {
+	x.Strings = append(x.Strings, o.Strings...)
+	x.Tokens = append(x.Tokens, o.Tokens...)
+	x.References = append(x.References, o.References...)
+	x.Dates = append(x.Dates, o.Dates...)
+	x.Quantities = append(x.Quantities, o.Quantities...)
+	x.Numbers = append(x.Numbers, o.Numbers...)
+	x.URIs = append(x.URIs, o.URIs...)
+}
+
 // StringEntry indexes a string value. Norm is the value folded for the default
 // starts-with, case- and accent-insensitive match; Exact is the value as written.
 type StringEntry struct {

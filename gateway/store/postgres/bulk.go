@@ -90,13 +90,7 @@ func (s *Store) bulkCreateArgs(creates []*queuedPut) (string, []any) {
 			bodies[i] = []byte{}
 		}
 		if x := q.idx; x != nil {
-			all.Tokens = append(all.Tokens, x.Tokens...)
-			all.Strings = append(all.Strings, x.Strings...)
-			all.References = append(all.References, x.References...)
-			all.Dates = append(all.Dates, x.Dates...)
-			all.Quantities = append(all.Quantities, x.Quantities...)
-			all.Numbers = append(all.Numbers, x.Numbers...)
-			all.URIs = append(all.URIs, x.URIs...)
+			all.Append(x)
 			for k, n := range kindCounts(x) {
 				for range n {
 					rowTypes[k] = append(rowTypes[k], r.Type)
