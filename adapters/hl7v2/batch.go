@@ -53,7 +53,11 @@ func SplitBatch(data []byte) ([][]byte, error) {
 				flushAt(base + pos)
 				batch = true
 			case start < 0:
-				return nil, &ParseError{Segment: id, Sequence: seq, Position: at, Code: CodeSegmentSequence,
+				occ := 0
+				if id != "" {
+					occ = occurrence(text, pos, id)
+				}
+				return nil, &ParseError{Segment: id, Sequence: occ, Index: seq, Position: at, Code: CodeSegmentSequence,
 					Reason: "segment outside a message (expected MSH, FHS, BHS, BTS or FTS)"}
 			}
 		}

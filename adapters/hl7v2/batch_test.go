@@ -3,6 +3,7 @@ package hl7v2
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -14,17 +15,19 @@ func TestSplitBatch(t *testing.T) {
 		name, data string
 		want       []string
 		wantErr    string
+		loc        string // ERR-2 of the error: segment ID ^ occurrence
 	}{
-		{"file batch", "FHS|^~\\&|A\rBHS|^~\\&|A\r" + m1 + m2 + "BTS|2\rFTS|1\r", []string{m1, m2}, ""},
-		{"two batches", "FHS|^~\\&\rBHS|^~\\&\r" + m1 + "BTS|1\rBHS|^~\\&\r" + m2 + "BTS|1\rFTS|2", []string{m1, m2}, ""},
-		{"concatenated LF", strings.ReplaceAll(m1+m2, "\r", "\n"), []string{strings.ReplaceAll(m1, "\r", "\n"), strings.ReplaceAll(m2, "\r", "\n")}, ""},
-		{"concatenated with BOMs and blank lines", "\xEF\xBB\xBF" + m1 + "\r\n\xEF\xBB\xBF" + m2, []string{m1 + "\r\n", m2}, ""},
-		{"single message", m1, []string{m1}, ""},
-		{"empty batch", "FHS|^~\\&\rBHS|^~\\&\rBTS|0\rFTS|1\r", nil, ""},
-		{"segment before MSH", "BHS|^~\\&\rPID|1\r" + m1, nil, "outside a message"},
-		{"segment after BTS", "BHS|^~\\&\r" + m1 + "BTS|1\rPID|1", nil, "outside a message"},
-		{"empty", "", nil, "no message"},
-		{"garbage", "hello\r", nil, "outside a message"},
+		{"file batch", "FHS|^~\\&|A\rBHS|^~\\&|A\r" + m1 + m2 + "BTS|2\rFTS|1\r", []string{m1, m2}, "", ""},
+		{"two batches", "FHS|^~\\&\rBHS|^~\\&\r" + m1 + "BTS|1\rBHS|^~\\&\r" + m2 + "BTS|1\rFTS|2", []string{m1, m2}, "", ""},
+		{"concatenated LF", strings.ReplaceAll(m1+m2, "\r", "\n"), []string{strings.ReplaceAll(m1, "\r", "\n"), strings.ReplaceAll(m2, "\r", "\n")}, "", ""},
+		{"concatenated with BOMs and blank lines", "\xEF\xBB\xBF" + m1 + "\r\n\xEF\xBB\xBF" + m2, []string{m1 + "\r\n", m2}, "", ""},
+		{"single message", m1, []string{m1}, "", ""},
+		{"empty batch", "FHS|^~\\&\rBHS|^~\\&\rBTS|0\rFTS|1\r", nil, "", ""},
+		{"segment before MSH", "BHS|^~\\&\rPID|1\r" + m1, nil, "outside a message", "PID^1"},
+		{"segment after BTS", "BHS|^~\\&\r" + m1 + "BTS|1\rPID|1", nil, "outside a message", "PID^2"},
+		{"third PID after two messages", m1 + m2 + "BTS|2\rPID|3", nil, "outside a message", "PID^3"},
+		{"empty", "", nil, "no message", ""},
+		{"garbage", "hello\r", nil, "outside a message", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,6 +36,9 @@ func TestSplitBatch(t *testing.T) {
 				var pe *ParseError
 				if !errors.As(err, &pe) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if loc := fmt.Sprintf("%s^%d", pe.Segment, pe.Sequence); tt.loc != "" && loc != tt.loc {
+					t.Errorf("location %s, want %s (segment ID ^ occurrence)", loc, tt.loc)
 				}
 				return
 			}

@@ -1,7 +1,6 @@
 package hl7v2
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -78,22 +77,36 @@ func TestAck(t *testing.T) {
 		t.Error("ERR segment without error")
 	}
 
-	_, perr := Parse([]byte("MSH|^~\\&|A|B|C|D|||ADT^A01|X|P|2.5\rPID|1\rpv1|1"))
-	if perr == nil {
-		t.Fatal("bad message parsed")
-	}
-	out, err = Ack{Code: "AE", ControlID: "ACK-2", Time: when, Text: "rejected", Err: perr}.Build(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err = Parse(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pe *ParseError
-	errors.As(perr, &pe)
-	if ack.Get("ERR-2.2") != "3" || ack.Get("ERR-3.1") != "102" || !strings.Contains(ack.Get("ERR-3.2"), "pv1") ||
-		ack.Get("ERR-4") != "E" || ack.Get("MSA-1") != "AE" || ack.Get("MSA-3") != "rejected" {
-		t.Errorf("ACK with error: %q", out)
+	// ERR-2 locates a parse error by segment ID and occurrence (ERL-2 is
+	// the occurrence among segments with that ID, not the position); an
+	// invalid segment ID has no location to give.
+	const head = "MSH|^~\\&|A|B|C|D|||ADT^A01|X|P|2.5\rPID|1\r"
+	for _, tt := range []struct {
+		name, msg, loc, code, reason string
+	}{
+		{"invalid ID", head + "pv1|1", "", "102", "pv1"},
+		{"second MSH after four segments", head + "OBX|1\rOBX|2\rMSH|^~\\&|B", "MSH^2", "100", "second message"},
+		{"BTS inside", head + "OBX|1\rBTS|1", "BTS^1", "100", "batch"},
+		{"no MSH", "PID|1\rMSH|^~\\&|B", "MSH^1", "100", "MSH"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, perr := Parse([]byte(tt.msg))
+			if perr == nil {
+				t.Fatal("bad message parsed")
+			}
+			out, err := Ack{Code: "AE", ControlID: "ACK-2", Time: when, Text: "rejected", Err: perr}.Build(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ack, err := Parse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errSeg, ok := ack.Segment("ERR")
+			if !ok || strings.TrimRight(string(errSeg.Field(2).Raw()), "^") != tt.loc || ack.Get("ERR-3.1") != tt.code || !strings.Contains(ack.Get("ERR-3.2"), tt.reason) ||
+				ack.Get("ERR-4") != "E" || ack.Get("MSA-1") != "AE" || ack.Get("MSA-3") != "rejected" {
+				t.Errorf("ACK with error: %q, want ERR-2 %q", out, tt.loc)
+			}
+		})
 	}
 }

@@ -105,6 +105,6 @@ func validDelimiter(c byte) bool {
 }
 
 func delimError(seg []byte, field, pos int, format string, args ...any) *ParseError {
-	return &ParseError{Segment: string(seg[:3]), Sequence: 1, Field: field, Position: pos,
+	return &ParseError{Segment: string(seg[:3]), Sequence: 1, Index: 1, Field: field, Position: pos,
 		Code: CodeDataTypeError, Reason: fmt.Sprintf(format, args...)}
 }

@@ -1,6 +1,7 @@
 package hl7v2
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,11 +18,15 @@ const (
 // ParseError describes why data could not be parsed, with enough location
 // detail to build an ERR segment (ERR-2 error location, ERR-3 code).
 type ParseError struct {
-	Segment  string // segment ID, e.g. "MSH"; empty when unknown
-	Sequence int    // 1-based position of the segment in the message; 0 when unknown
-	Field    int    // HL7 field number; 0 when the whole segment is at fault
-	Position int    // byte offset in the message text (after BOM removal and decoding to UTF-8)
-	Code     int    // HL7 table 0357 condition code
+	Segment string // segment ID, e.g. "MSH"; empty when unknown
+	// Sequence is the segment's occurrence among the segments with its ID,
+	// 1-based, as ERR-2.2 (ERL-2 Segment Sequence) has it: 2 for a second
+	// MSH wherever it stands. 0 when the ID is unknown or invalid.
+	Sequence int
+	Index    int // 1-based position of the segment among all segments; 0 when unknown
+	Field    int // HL7 field number; 0 when the whole segment is at fault
+	Position int // byte offset in the message text (after BOM removal and decoding to UTF-8)
+	Code     int // HL7 table 0357 condition code
 	Reason   string
 	Err      error // underlying error, if any
 }
@@ -35,9 +40,14 @@ func (e *ParseError) Error() string {
 			b.WriteByte('-')
 			b.WriteString(strconv.Itoa(e.Field))
 		}
-		if e.Sequence > 0 {
-			fmt.Fprintf(&b, " (segment %d)", e.Sequence)
+	}
+	if e.Index > 0 {
+		if e.Segment != "" {
+			b.WriteByte(' ')
 		}
+		fmt.Fprintf(&b, "(segment %d of the message)", e.Index)
+	}
+	if e.Segment != "" || e.Index > 0 {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Reason)
@@ -50,3 +60,19 @@ func (e *ParseError) Error() string {
 }
 
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// occurrence returns the 1-based occurrence of a segment with the given ID
+// that follows the segments of text up to end: one more than the segments
+// before it with that ID. Only errors need it, so it rescans rather than
+// having the parser count every ID.
+func occurrence(text []byte, end int, id string) int {
+	n := 1
+	for pos := 0; pos < end; {
+		e := min(segmentEnd(text[pos:])+pos, end)
+		if line := bytes.TrimPrefix(text[pos:e], bom); len(line) >= 3 && string(line[:3]) == id {
+			n++
+		}
+		pos = e + 1
+	}
+	return n
+}

@@ -81,7 +81,8 @@ func Parse(data []byte, opts ...Option) (*Message, error) {
 		if len(text) >= 3 && (string(text[:3]) == "FHS" || string(text[:3]) == "BHS") {
 			reason = "batch header " + string(text[:3]) + " where MSH was expected; use SplitBatch"
 		}
-		return nil, &ParseError{Sequence: 1, Code: CodeSegmentSequence, Reason: reason}
+		// The missing first MSH is what ERR-2 points at.
+		return nil, &ParseError{Segment: "MSH", Sequence: 1, Index: 1, Code: CodeSegmentSequence, Reason: reason}
 	}
 	d, perr := readDelimiters(text[:segmentEnd(text)])
 	if perr != nil {
@@ -101,7 +102,7 @@ func Parse(data []byte, opts ...Option) (*Message, error) {
 		}
 		decoded, lossy, err := cs.decode(text)
 		if err != nil {
-			return nil, &ParseError{Segment: "MSH", Sequence: 1, Field: 18, Code: CodeDataTypeError,
+			return nil, &ParseError{Segment: "MSH", Sequence: 1, Index: 1, Field: 18, Code: CodeDataTypeError,
 				Reason: "cannot decode message text", Err: err}
 		}
 		text, m.cs, m.csSet, m.lossy = decoded, cs, true, lossy
@@ -174,17 +175,30 @@ func (m *Message) checkSegment(seg []byte, pos int) *ParseError {
 	if len(seg) < 3 || !idChar(seg[0]) || !idChar(seg[1]) || !idChar(seg[2]) ||
 		(len(seg) > 3 && seg[3] != m.d.Field) {
 		id := seg[:min(len(seg), 3)]
-		return &ParseError{Sequence: seq, Position: pos, Code: CodeDataTypeError,
+		return &ParseError{Index: seq, Position: pos, Code: CodeDataTypeError,
 			Reason: fmt.Sprintf("invalid segment ID %q", id)}
 	}
 	if seq > 1 {
 		switch string(seg[:3]) {
 		case "MSH", "FHS", "BHS", "BTS", "FTS":
-			return &ParseError{Segment: string(seg[:3]), Sequence: seq, Position: pos, Code: CodeSegmentSequence,
+			id := string(seg[:3])
+			return &ParseError{Segment: id, Sequence: m.occurrence(id), Index: seq, Position: pos, Code: CodeSegmentSequence,
 				Reason: "batch or second message inside a message; use SplitBatch"}
 		}
 	}
 	return nil
+}
+
+// occurrence returns the occurrence (ERL-2) a segment with the given ID
+// would have after the segments split so far.
+func (m *Message) occurrence(id string) int {
+	n := 1
+	for _, sp := range m.segs {
+		if string(m.text[sp.start:sp.start+3]) == id {
+			n++
+		}
+	}
+	return n
 }
 
 func idChar(c byte) bool { return c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }

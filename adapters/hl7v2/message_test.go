@@ -179,18 +179,30 @@ func TestTerminators(t *testing.T) {
 	}
 }
 
+// TestBadSegments: Sequence is the segment's occurrence among those with its
+// ID (ERR-2.2), Index its position in the message; an invalid ID has no
+// occurrence.
 func TestBadSegments(t *testing.T) {
-	for _, tt := range []struct{ msg, want string }{
-		{"MSH|^~\\&|A\rpid|1", "invalid segment ID"},
-		{"MSH|^~\\&|A\rPI", "invalid segment ID"},
-		{"MSH|^~\\&|A\rPIDX|1", "invalid segment ID"},
-		{"MSH|^~\\&|A\rMSH|^~\\&|B", "second message"},
-		{"MSH|^~\\&|A\rBTS|1", "batch"},
+	for _, tt := range []struct {
+		msg, want       string
+		seg             string
+		seq, idx, bytes int
+	}{
+		{"MSH|^~\\&|A\rpid|1", "invalid segment ID", "", 0, 2, 11},
+		{"MSH|^~\\&|A\rPI", "invalid segment ID", "", 0, 2, 11},
+		{"MSH|^~\\&|A\rPIDX|1", "invalid segment ID", "", 0, 2, 11},
+		{"MSH|^~\\&|A\rMSH|^~\\&|B", "second message", "MSH", 2, 2, 11},
+		{"MSH|^~\\&|A\rBTS|1", "batch", "BTS", 1, 2, 11},
+		{"MSH|^~\\&|A\rPID|1\rOBX|1\rOBX|2\rMSH|^~\\&|B", "second message", "MSH", 2, 5, 29},
+		{"MSH|^~\\&|A\rPID|1\rBTS|1\rOBX|1\rBTS|2", "batch", "BTS", 1, 3, 17},
+		{"PID|1\rMSH|^~\\&|A", "does not start with an MSH", "MSH", 1, 1, 0},
 	} {
 		_, err := Parse([]byte(tt.msg))
 		var pe *ParseError
-		if !errors.As(err, &pe) || !strings.Contains(pe.Reason, tt.want) || pe.Sequence != 2 || pe.Position != 11 {
-			t.Errorf("Parse(%q) = %#v, want reason %q at segment 2, byte 11", tt.msg, err, tt.want)
+		if !errors.As(err, &pe) || !strings.Contains(pe.Reason, tt.want) || pe.Segment != tt.seg ||
+			pe.Sequence != tt.seq || pe.Index != tt.idx || pe.Position != tt.bytes {
+			t.Errorf("Parse(%q) = %#v, want reason %q, %s occurrence %d, segment %d, byte %d",
+				tt.msg, err, tt.want, tt.seg, tt.seq, tt.idx, tt.bytes)
 		}
 	}
 }

@@ -52,8 +52,9 @@ func FuzzACK(f *testing.F) {
 }
 
 // TestACKErrorLocation checks ERR-2 (segment ^ occurrence ^ field ^ repetition) of
-// mapping warnings on an AA and of mapping failures on an AE: the occurrence is that
-// of the segment among those with its ID, not always 1.
+// mapping warnings on an AA, of mapping failures on an AE and of parse errors on an
+// AR: the occurrence is that of the segment among those with its ID, not always 1
+// and not its position in the message.
 func TestACKErrorLocation(t *testing.T) {
 	oru := func(control string) string {
 		return kioskORU(control, cardLi) +
@@ -77,6 +78,11 @@ func TestACKErrorLocation(t *testing.T) {
 		{"second pair without MRG", fmt.Sprintf(a40, "L5"), "AE", "100", "MRG^2"},
 		{"second MRG empty", fmt.Sprintf(a40, "L6") + "MRG|||||||SMITH\r", "AE", "101", "MRG^2^1"},
 		{"no OBR", strings.Split(oru("L9"), "OBR|")[0], "AE", "100", "OBR^1"},
+		// A parse error: the second MSH is the sixth segment, but the second MSH.
+		{"second MSH inside the message", hospitalADT("A04", "L10", "20240301093000", "") + "OBX|1\rMSH|^~\\&|HIS\r", "AR", "100", "MSH^2"},
+		{"BTS inside the message", oru("L11") + "BTS|1\r", "AR", "100", "BTS^1"},
+		// An invalid segment ID has no occurrence to give.
+		{"invalid segment ID", oru("L12") + "obx|4\r", "AR", "102", ""},
 	}
 	e := newEnv(t, "sqlite", Config{})
 	for _, tc := range tests {

@@ -190,9 +190,11 @@ func TestRejected(t *testing.T) {
 		errLocation string // ERR-2
 		errCode     string // ERR-3.1
 	}{
-		{"garbage", "this is not HL7 at all", "", "^1", "100"},
-		{"binary", "\x00\x01\x02MSH|", "", "^1", "100"},
-		{"bad segment", strings.Replace(good, "PV1|", "pv1|", 1), "HIS^SQ-CHC-01", "^4", "102"},
+		// ERR-2.2 is an occurrence among segments with the ID: the missing first MSH;
+		// an invalid segment ID has none (its position is in the text).
+		{"garbage", "this is not HL7 at all", "", "MSH^1", "100"},
+		{"binary", "\x00\x01\x02MSH|", "", "MSH^1", "100"},
+		{"bad segment", strings.Replace(good, "PV1|", "pv1|", 1), "HIS^SQ-CHC-01", "", "102"},
 		{"version", strings.Replace(good, "|P|2.4", "|P|2.1", 1), "HIS^SQ-CHC-01", "MSH^1^12", "203"},
 		{"processing id", strings.Replace(good, "|P|2.4", "|X|2.4", 1), "HIS^SQ-CHC-01", "MSH^1^11", "202"},
 		{"no control id", strings.Replace(good, "|R1|", "||", 1), "HIS^SQ-CHC-01", "MSH^1^10", "101"},

@@ -105,12 +105,21 @@ func (p *Pipeline) translateCodes(ctx context.Context, tx store.Tx, j *job, b *t
 		q, _ := json.Marshal(s) // as the mapper wrote it, escapes included
 		needles = append(needles, q)
 	}
+	// The segment each resource was mapped from locates its warnings (ERR-2.2).
+	from := map[string]v2fhir.Entry{}
+	for _, r := range j.result.Resources {
+		if r.Segment != "" {
+			from["urn:uuid:"+r.ID] = r
+		}
+	}
 	w := &codeWalker{ctx: ctx, tr: tr, sources: sources, maps: strings.Join(canon, ", "), seen: map[string]bool{}}
 	for i := range b.Entry {
 		e := &b.Entry[i]
 		if len(e.Resource) == 0 || !slices.ContainsFunc(needles, func(n []byte) bool { return bytes.Contains(e.Resource, n) }) {
 			continue
 		}
+		src := from[e.FullURL]
+		w.segment, w.sequence = src.Segment, src.Sequence
 		typ, _ := e.target()
 		out, changed, err := w.value(e.Resource, typ)
 		if err != nil {
@@ -136,6 +145,10 @@ type codeWalker struct {
 	maps     string // the chosen maps, for warning texts
 	seen     map[string]bool
 	warnings []v2fhir.Warning
+	// segment and sequence locate the segment the resource being walked was
+	// mapped from; empty when not known.
+	segment  string
+	sequence int
 }
 
 // value walks one JSON value at path (Type.element.element, arrays transparent) and
@@ -253,17 +266,22 @@ func (w *codeWalker) codings(raw json.RawMessage, path string) (json.RawMessage,
 	return b, true, err
 }
 
-// warn reports a local code without translation once per element and code.
+// warn reports a local code without translation once per element, code and
+// segment: located like a mapping warning, at the field and, when the resource
+// came from a segment with that field's ID, at that segment's occurrence.
 func (w *codeWalker) warn(path, system, code string) {
-	k := path + "\x00" + system + "\x00" + code
-	if w.seen[k] {
-		return
-	}
-	w.seen[k] = true
 	wn := v2fhir.Warning{Code: codeUnmapped,
 		Text: fmt.Sprintf("%s code %s|%s has no translation in ConceptMap %s", path, system, code, w.maps)}
 	if f, ok := codeFields[path]; ok {
 		wn.Segment, wn.Field = f[:3], f
+		if w.segment == wn.Segment {
+			wn.Sequence = w.sequence
+		}
 	}
+	k := fmt.Sprint(path, "\x00", system, "\x00", code, "\x00", wn.Sequence)
+	if w.seen[k] {
+		return
+	}
+	w.seen[k] = true
 	w.warnings = append(w.warnings, wn)
 }

@@ -94,7 +94,7 @@ func TestTranslateLocalCodes(t *testing.T) {
 			}
 
 			// From the configured sender: the LOINC coding is added after the local one.
-			out := e.process(localLabORU("SQ-CHC-01", "LAB-1", "GLU", "HGB", "CRP", "OLD", "XYZ"))
+			out := e.process(localLabORU("SQ-CHC-01", "LAB-1", "GLU", "HGB", "CRP", "OLD", "XYZ", "XYZ"))
 			ack := e.ack(out.ACK, "AA")
 			got := e.observationCodings(e.message(out.MessageID))
 			want := map[string][]string{
@@ -109,7 +109,8 @@ func TestTranslateLocalCodes(t *testing.T) {
 					t.Errorf("%s codings = %v, want %v", code, got[code], w)
 				}
 			}
-			// The untranslated codes come back as warnings on the AA, and in the reason.
+			// The untranslated codes come back as warnings on the AA, each located at
+			// its OBX (ERR-2: segment ^ occurrence ^ field), and in the reason.
 			var unmapped []string
 			for _, seg := range ack.AllSegments("ERR") {
 				if seg.Field(5).Component(1).String() != codeUnmapped {
@@ -121,13 +122,13 @@ func TestTranslateLocalCodes(t *testing.T) {
 				text := seg.Field(8).String()
 				for _, c := range []string{"CRP", "OLD", "XYZ", "GLU", "HGB"} {
 					if strings.Contains(text, labSystem+"|"+c) {
-						unmapped = append(unmapped, c)
+						unmapped = append(unmapped, c+" at OBX "+seg.Field(2).Component(2).String())
 					}
 				}
 			}
 			slices.Sort(unmapped)
-			if !slices.Equal(unmapped, []string{"CRP", "OLD", "XYZ"}) {
-				t.Errorf("CODE_UNMAPPED warnings for %v, want CRP OLD XYZ; ACK %q", unmapped, out.ACK)
+			if want := []string{"CRP at OBX 3", "OLD at OBX 4", "XYZ at OBX 5", "XYZ at OBX 6"}; !slices.Equal(unmapped, want) {
+				t.Errorf("CODE_UNMAPPED warnings for %q, want %q; ACK %q", unmapped, want, out.ACK)
 			}
 			if r := e.message(out.MessageID).Reason; !strings.Contains(r, codeUnmapped+" at OBX-3") {
 				t.Errorf("reason %q does not list the unmapped codes", r)

@@ -11,7 +11,7 @@ import (
 // mapADT maps ADT events: Patient always; Encounter from PV1/PV2 (not for
 // A28/A31, which only update the person); AllergyIntolerance from AL1;
 // Condition from DG1; Observation from OBX (height, weight, blood pressure
-// recorded at admission); Procedure from PR1.
+// recorded at admission) with the NTE after it as notes; Procedure from PR1.
 func (m *mapper) mapADT(trigger string) error {
 	if err := m.mapPatient(); err != nil {
 		return err
@@ -29,9 +29,17 @@ func (m *mapper) mapADT(trigger string) error {
 	if m.encounter != nil {
 		scope = value(m.encounter.Reference)
 	}
-	for i, s := range m.msg.AllSegments("OBX") {
-		if obs := m.contextObservation(s, scope, i); obs != nil && !m.add("Observation", *obs.Id, obs) {
-			m.warn(s, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
+	// The IG's ADT maps have no NTE; senders put notes after an OBX all the
+	// same, and they are about that observation (NTE[Observation]). An NTE
+	// anywhere else in an ADT has no target and is left out.
+	for i, g := range m.obxGroups() {
+		obs := m.contextObservation(g.obx, scope, i)
+		if obs == nil {
+			continue
+		}
+		obs.Note = m.notes(g.nte)
+		if !m.addFrom(g.obx, "Observation", *obs.Id, obs) {
+			m.warn(g.obx, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
 		}
 	}
 	for i, s := range m.msg.AllSegments("PR1") {
@@ -176,7 +184,7 @@ func (m *mapper) mapAllergy(s hl7v2.Segment) {
 		}
 	}
 	a.OnsetDateTime = opt(m.dateTime(fieldText(s, 6)))
-	m.add("AllergyIntolerance", id, a)
+	m.addFrom(s, "AllergyIntolerance", id, a)
 }
 
 // mapCondition maps DG1 (diagnosis) to Condition, keyed by the DG1-20
@@ -208,5 +216,5 @@ func (m *mapper) mapCondition(s hl7v2.Segment) {
 			break
 		}
 	}
-	m.add("Condition", id, c)
+	m.addFrom(s, "Condition", id, c)
 }

@@ -1,6 +1,8 @@
 package v2fhir
 
 import (
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,5 +284,51 @@ func TestADTProcedure(t *testing.T) {
 	r = with(map[int]string{3: "", 4: ""})
 	if len(r.Find("Procedure")) != 0 || !hasWarning(r, "PR1_NO_CODE") {
 		t.Errorf("PR1 without code: %d Procedures, warnings %+v", len(r.Find("Procedure")), r.Warnings)
+	}
+}
+
+// TestProcedureParent: PR1-25 parent procedure ID is partOf, pointing at the
+// Procedure of the PR1 whose PR1-19 it names when the message has one, else
+// by identifier. PR1-14 (priority) has no IG target.
+func TestProcedureParent(t *testing.T) {
+	head := "MSH|^~\\&|HIS|PDH-01|FHIRGW|SHCH|20240305090000+0800||ADT^A01^ADT_A01|P25-%d|P|2.8\r" +
+		"EVN|A01|20240305080000+0800\r" +
+		"PID|1||ZY0098765^^^PDH-01^MR||陈建国||19580312|1\r" +
+		"PV1|1|I|心内科^0301^02^PDH-01\r"
+	pr1 := func(code, id, parent string) string {
+		return "PR1|1||" + code + "^操作" + code + "^ICD9CM3||20240306100000+0800|||||||||1|||||" + id + "^PDH-01||||||" + parent + "\r"
+	}
+	parentID := makeID("Procedure", "urn:fhirgw:v2:id:PDH-01", "PR-P")
+	tests := []struct {
+		name, body string
+		want       map[string]string // procedure code → partOf reference, or "id:" + identifier value
+	}{
+		{"parent in the message", pr1("88.57", "PR-P", "") + pr1("88.56", "PR-C", "PR-P^PDH-01"),
+			map[string]string{"88.57": "", "88.56": "Procedure/" + parentID}},
+		{"parent after the child", pr1("88.56", "PR-C", "PR-P^PDH-01") + pr1("88.57", "PR-P", ""),
+			map[string]string{"88.57": "", "88.56": "Procedure/" + parentID}},
+		{"parent elsewhere", pr1("88.56", "PR-C", "PR-X^PDH-01"), map[string]string{"88.56": "id:PR-X"}},
+		{"no parent", pr1("88.56", "PR-C", ""), map[string]string{"88.56": ""}},
+		{"its own parent", pr1("88.56", "PR-C", "PR-C^PDH-01"), map[string]string{"88.56": ""}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustMap(t, parse(t, fmt.Sprintf(head, i)+tt.body), Config{})
+			got := map[string]string{}
+			for _, p := range resources[fhir.Procedure](r, "Procedure") {
+				k := value(p.Code.Coding[0].Code)
+				switch {
+				case len(p.PartOf) == 0:
+					got[k] = ""
+				case p.PartOf[0].Reference != nil:
+					got[k] = value(p.PartOf[0].Reference)
+				case p.PartOf[0].Identifier != nil && value(p.PartOf[0].Type) == "Procedure":
+					got[k] = "id:" + value(p.PartOf[0].Identifier.Value)
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("partOf = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -91,6 +91,10 @@ func deliberate(d check) string {
 		// ORU-R01-01 has an ORC with no OBR and an OBX of type ED before the
 		// first OBR; we skip the unattached OBX and group the ORC with the OBR.
 		return "unattached ORC/OBX"
+	case d.file == "REF-I14-01" && strings.HasSuffix(d.field, "Observation 22311-7 note") && d.got == "none":
+		// FHIR-Converter gives the message's closing NTE (after PV2) to the
+		// Observation; only the NTE right after an OBX is about it.
+		return "NTE belongs to the OBX it follows"
 	}
 	return ""
 }

@@ -39,6 +39,13 @@ type Entry struct {
 	// Resource is a pointer to the samply struct, e.g. *fhir.Patient.
 	Resource any
 	JSON     json.RawMessage
+	// Segment and Sequence locate the segment the resource was mapped from
+	// (OBX of an Observation, RXA of an Immunization), as ERR-2 locates it:
+	// ID and occurrence among segments with that ID. Empty when the
+	// resource comes from no one segment. Warnings found after mapping
+	// (an untranslated code) point there.
+	Segment  string
+	Sequence int
 }
 
 // Result is what one message maps to.
@@ -76,6 +83,7 @@ type mapper struct {
 	sender      string
 	res         []Entry // JSON filled in when the mapping is done
 	seen        map[string]bool
+	sources     map[string]hl7v2.Segment // "Type/id" → the segment it was mapped from
 	warnings    []Warning
 
 	patientID  string
@@ -127,6 +135,9 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("v2fhir: %w", err)
 	}
 	for _, e := range m.res {
+		if s, ok := m.sources[e.Type+"/"+e.ID]; ok {
+			e.Segment, e.Sequence = s.Name(), m.occurrence(s)
+		}
 		if e.JSON, err = marshal(e.Resource); err != nil {
 			return nil, fmt.Errorf("v2fhir: marshal %s: %w", e.Type, err)
 		}
@@ -172,6 +183,19 @@ func (m *mapper) add(resourceType, id string, r any) bool {
 	}
 	m.seen[k] = true
 	m.res = append(m.res, Entry{Type: resourceType, ID: id, Resource: r})
+	return true
+}
+
+// addFrom is add for a resource mapped from segment s, which it records as
+// the resource's source unless the resource was already there.
+func (m *mapper) addFrom(s hl7v2.Segment, resourceType, id string, r any) bool {
+	if !m.add(resourceType, id, r) {
+		return false
+	}
+	if m.sources == nil {
+		m.sources = map[string]hl7v2.Segment{}
+	}
+	m.sources[resourceType+"/"+id] = s
 	return true
 }
 

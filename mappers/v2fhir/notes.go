@@ -24,7 +24,11 @@ func (m *mapper) notes(segs []hl7v2.Segment) []fhir.Annotation {
 // annotation maps one NTE: NTE-3 to text, NTE-5 to the author, NTE-6 to
 // the time. NTE-3 is FT and repeats; each repetition is a line (a hard
 // line break, as for TX), and \.br\ inside one is a line break too. NTE-4
-// (comment type) is not mapped: the IG names no extension for it.
+// (comment type) is not mapped: the IG (STU1) has no NTE[Annotation] segment
+// map, its NTE[Observation] map leaves NTE-4 out and its NTE[ServiceRequest]
+// map names only a placeholder ("extension??-noteType") for it. The
+// Extensions Pack's annotationType extension would be the place should the
+// IG adopt it.
 func (m *mapper) annotation(s hl7v2.Segment) *fhir.Annotation {
 	var lines []string
 	for _, r := range s.Field(3).Reps() {
@@ -45,4 +49,28 @@ func (m *mapper) annotation(s hl7v2.Segment) *fhir.Annotation {
 		a.AuthorReference = m.practitioner(r)
 	}
 	return a
+}
+
+// obxGroups returns every OBX of the message with the NTE segments that
+// follow it (PRT may come between, as in v2.7+ observation groups): the
+// messages whose OBX do not sit in ORC/OBR order groups (ADT, REF, RRI).
+func (m *mapper) obxGroups() []obxGroup {
+	var out []obxGroup
+	open := false // the last OBX still takes NTE
+	for _, s := range m.msg.Segments() {
+		switch s.Name() {
+		case "OBX":
+			out = append(out, obxGroup{obx: s})
+			open = true
+		case "NTE":
+			if open {
+				g := &out[len(out)-1]
+				g.nte = append(g.nte, s)
+			}
+		case "PRT":
+		default:
+			open = false
+		}
+	}
+	return out
 }

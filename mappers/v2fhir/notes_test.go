@@ -3,6 +3,7 @@ package v2fhir
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -181,5 +182,78 @@ func TestNotesRepeatedOrder(t *testing.T) {
 	}
 	if got, want := noteTexts(srs[0].Note), []string{"第一次", "第二次"}; !slices.Equal(got, want) {
 		t.Errorf("notes = %q, want %q", got, want)
+	}
+}
+
+// TestNotesADTAndReferral: OBX in ADT, REF and RRI become Observations with
+// the NTE after each OBX as notes; in a referral they support the
+// ServiceRequest. An NTE after any other segment is no observation's.
+func TestNotesADTAndReferral(t *testing.T) {
+	const (
+		pid = "PID|1||CHC0012345^^^SQ-CHC-01^MR||张秀英||19491231|2\r"
+		obx = "OBX|1|NM|8480-6^收缩压^LN||162|mm[Hg]^毫米汞柱^UCUM|90-139|H|||F|||20240301093000+0800\r" +
+			"NTE|1||家中自测连续三天偏高\r" +
+			"NTE|2||已调整用药\r" +
+			"OBX|2|NM|8462-4^舒张压^LN||98|mm[Hg]^毫米汞柱^UCUM|60-89|H|||F|||20240301093000+0800\r" +
+			"OBX|3|ST|GMS01^随访说明^L||血压控制不佳||||||F\r" +
+			"PRT|1|AD||RO^Responsible Observer^HL70912|D0012^王^芳\r" +
+			"NTE|1||建议心内科评估\r"
+		rf1 = "RF1|P^Pending^HL70283|A^ASAP^HL70280|MED^内科^HL70281||O^门诊^HL70284|ZZ20240301002|20240301100000|20240331\r"
+	)
+	tests := []struct {
+		name, msg string
+		referral  bool
+	}{
+		{"ADT^A04", "MSH|^~\\&|HIS|SQ-CHC-01|FHIRGW|SHCH|20240301100500||ADT^A04^ADT_A01|N0001|P|2.5\r" +
+			"EVN|A04|20240301100000\r" + pid + "NTE|1||患者级备注\r" +
+			"PV1|1|O|全科门诊||||D0012^王^芳|||||||||||V20240301009\r" + obx +
+			"AL1|1|DA^药物过敏^HL70127|PCN^青霉素^L|MO\rNTE|1||过敏备注\r", false},
+		{"REF^I12", "MSH|^~\\&|JWS|SQ-CHC-01|HIS|SH-H01|20240301100500||REF^I12^REF_I12|N0002|P|2.5\r" +
+			rf1 + pid + "PR1|1||88.72^超声心动图^ICD9CM3|超声心动图|20240301\r" +
+			"OBR|1|||18684-1^血压随访^LN\rNTE|1||随访记录\r" + obx + "PV1|1|O\rNTE|1||转诊备注\r", true},
+		{"RRI^I12", "MSH|^~\\&|HIS|SH-H01|JWS|SQ-CHC-01|20240302090000||RRI^I12^RRI_I12|N0003|P|2.5\rMSA|AA|N0002\r" +
+			"RF1|A|A^ASAP^HL70280|MED^内科^HL70281||O^门诊^HL70284|ZZ20240301002|20240301100000|20240331\r" + pid + obx, true},
+	}
+	wantNotes := [][]string{{"家中自测连续三天偏高", "已调整用药"}, nil, {"建议心内科评估"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustMap(t, parse(t, tt.msg), Config{})
+			obs := observations(r)
+			if len(obs) != len(wantNotes) {
+				t.Fatalf("%d Observations, want %d", len(obs), len(wantNotes))
+			}
+			for i, o := range obs {
+				if got := noteTexts(o.Note); !slices.Equal(got, wantNotes[i]) {
+					t.Errorf("Observation %d notes = %q, want %q", i+1, got, wantNotes[i])
+				}
+			}
+			for _, e := range r.Resources {
+				for _, bad := range []string{"患者级备注", "过敏备注", "随访记录", "转诊备注"} {
+					if bytes.Contains(e.JSON, []byte(bad)) {
+						t.Errorf("%s carries %q", e.Type, bad)
+					}
+				}
+			}
+			if !tt.referral {
+				return
+			}
+			sr, _ := referralOf(t, r)
+			var si []string
+			for _, s := range sr.SupportingInfo {
+				if ref := value(s.Reference); strings.HasPrefix(ref, "Observation/") {
+					si = append(si, ref)
+				}
+			}
+			var want []string
+			for _, o := range obs {
+				want = append(want, "Observation/"+*o.Id)
+				if o.Subject == nil || value(o.Subject.Reference) != value(sr.Subject.Reference) {
+					t.Errorf("Observation %s subject %+v, want the referral's", *o.Id, o.Subject)
+				}
+			}
+			if !slices.Equal(si, want) {
+				t.Errorf("supportingInfo Observations = %v, want %v", si, want)
+			}
+		})
 	}
 }

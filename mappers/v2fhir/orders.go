@@ -21,21 +21,29 @@ func (m *mapper) mapOrders() error {
 	}
 	for _, o := range groups {
 		sr := m.serviceRequest(o, fhir.RequestIntentOrder)
-		for i, g := range o.obx {
-			obs := m.contextObservation(g.obx, "ServiceRequest/"+*sr.Id, i)
-			if obs != nil {
-				obs.Note = m.notes(g.nte)
-			}
-			switch {
-			case obs == nil:
-			case m.add("Observation", *obs.Id, obs):
-				sr.SupportingInfo = append(sr.SupportingInfo, *ref("Observation", *obs.Id))
-			default:
-				m.warn(g.obx, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", m.occurrence(g.obx))
-			}
-		}
+		m.supportingObservations(sr, o.obx)
 	}
 	return nil
+}
+
+// supportingObservations maps OBX groups that support a request (ORM/OML
+// order detail, a referral's clinical information) to Observations with
+// the NTE after each as notes, listed in the ServiceRequest's
+// supportingInfo.
+func (m *mapper) supportingObservations(sr *fhir.ServiceRequest, groups []obxGroup) {
+	for i, g := range groups {
+		obs := m.contextObservation(g.obx, "ServiceRequest/"+*sr.Id, i)
+		if obs != nil {
+			obs.Note = m.notes(g.nte)
+		}
+		switch {
+		case obs == nil:
+		case m.addFrom(g.obx, "Observation", *obs.Id, obs):
+			sr.SupportingInfo = append(sr.SupportingInfo, *ref("Observation", *obs.Id))
+		default:
+			m.warn(g.obx, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", m.occurrence(g.obx))
+		}
+	}
 }
 
 // Short names for the ServiceRequest statuses the tables use most.

@@ -69,7 +69,8 @@ func (m *mapper) mapProcedure(s hl7v2.Segment, idx int) string {
 			p.ReasonCode = append(p.ReasonCode, *cc)
 		}
 	}
-	m.add("Procedure", id, p)
+	p.PartOf = m.parentProcedure(s, id)
+	m.addFrom(s, "Procedure", id, p)
 	return id
 }
 
@@ -92,4 +93,28 @@ func (m *mapper) procedureTime(start, minutes string) (*string, *fhir.Period) {
 	}
 	end := t.Add(time.Duration(f * float64(time.Minute)))
 	return nil, &fhir.Period{Start: &dt, End: ptr(end.Format(time.RFC3339))}
+}
+
+// parentProcedure maps PR1-25 parent procedure ID (v2.8+) to partOf, as the
+// IG's PR1[Procedure] map does: the Procedure whose identifier it is. When
+// a PR1 of this message carries that identifier (PR1-19) the reference is to
+// its Procedure; otherwise it is a logical reference by identifier, since
+// the parent may be in no store the message reaches. PR1-14 procedure
+// priority has no target in the IG and is not mapped.
+func (m *mapper) parentProcedure(s hl7v2.Segment, id string) []fhir.Reference {
+	sys, v := m.ei(s.Field(25).Rep(1))
+	if v == "" {
+		return nil
+	}
+	rf := fhir.Reference{Type: ptr("Procedure"), Identifier: &fhir.Identifier{System: opt(sys), Value: &v}}
+	for _, o := range m.msg.AllSegments("PR1") {
+		if os, ov := m.ei(o.Field(19).Rep(1)); ov == v && os == sys {
+			if pid := makeID("Procedure", sys, v); pid != id {
+				rf.Reference = ptr("Procedure/" + pid)
+				break
+			}
+			return nil // its own parent
+		}
+	}
+	return []fhir.Reference{rf}
 }

@@ -142,6 +142,9 @@ func (m *mapper) mapReferral(code, trigger string) error {
 			sr.SupportingInfo = append(sr.SupportingInfo, *ref("Procedure", id))
 		}
 	}
+	// OBX (the referral's clinical information, in REF and RRI after PR1 or
+	// OBR) support the referral as they support an order.
+	m.supportingObservations(sr, m.obxGroups())
 	m.add("ServiceRequest", srID, sr)
 
 	taskID := makeID("Task", key...)

@@ -559,17 +559,22 @@ func TestReferralCorpus(t *testing.T) {
 			if len(wa) == 0 || !slices.Equal(ga, wa) {
 				t.Errorf("insurance identifiers = %v, FHIR-Converter ClaimResponse %v", ga, wa)
 			}
-			// The PR1 Procedures are the referral's supporting information.
-			var procs []string
+			// The PR1 Procedures and the OBX Observations are the referral's
+			// supporting information.
+			var procs, support []string
 			for _, p := range ours(r, "Procedure") {
 				procs = append(procs, "Procedure/"+str(p["id"]))
+			}
+			support = append(support, procs...)
+			for _, o := range ours(r, "Observation") {
+				support = append(support, "Observation/"+str(o["id"]))
 			}
 			var si []string
 			for _, i := range list(g["supportingInfo"]) {
 				si = append(si, str(i.(obj)["reference"]))
 			}
-			if len(procs) == 0 || !slices.Equal(si, procs) {
-				t.Errorf("supportingInfo = %v, want the Procedures %v", si, procs)
+			if len(procs) == 0 || len(support) == len(procs) || !slices.Equal(si, support) {
+				t.Errorf("supportingInfo = %v, want the Procedures and Observations %v", si, support)
 			}
 		})
 	}

@@ -200,7 +200,7 @@ func (m *mapper) mapORU() error {
 				dr.Specimen = append(dr.Specimen, *ref("Specimen", sp))
 			}
 		}
-		m.add("DiagnosticReport", drID, dr)
+		m.addFrom(o.obr, "DiagnosticReport", drID, dr)
 		for i, g := range o.obx {
 			obs := m.observation(g.obx, o, drID, i)
 			if obs == nil {
@@ -211,7 +211,7 @@ func (m *mapper) mapORU() error {
 			if len(dr.Specimen) == 1 {
 				obs.Specimen = &dr.Specimen[0]
 			}
-			if m.add("Observation", *obs.Id, obs) {
+			if m.addFrom(g.obx, "Observation", *obs.Id, obs) {
 				dr.Result = append(dr.Result, *ref("Observation", *obs.Id))
 			}
 		}
@@ -567,6 +567,6 @@ func (m *mapper) specimen(s hl7v2.Segment, reportID string, idx int) string {
 		sp.Collection = col
 	}
 	sp.ReceivedTime = opt(m.dateTime(fieldText(s, 18)))
-	m.add("Specimen", id, sp)
+	m.addFrom(s, "Specimen", id, sp)
 	return id
 }

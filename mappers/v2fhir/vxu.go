@@ -26,6 +26,12 @@ var immunizationStatus = map[string]fhir.ImmunizationStatusCodes{
 
 // mapVXU maps VXU^V04: the Patient, an Encounter when PV1 is sent, and one
 // Immunization per RXA with the ORC before it and the RXR and OBX after it.
+// An OBX after the RXA that the Immunization takes (funding source, program
+// eligibility) is folded into it; any other OBX is an Observation, part of
+// the Immunization, or of the patient when no RXA came before it (the IG's
+// ORDER.OBSERVATION and PERSON_OBSERVATION groups). NTE after an OBX are
+// the Observation's notes (NTE[Annotation]); NTE after the RXA or RXR, or
+// after an OBX the Immunization took, are the Immunization's.
 func (m *mapper) mapVXU() error {
 	if err := m.mapPatient(); err != nil {
 		return err
@@ -36,26 +42,65 @@ func (m *mapper) mapVXU() error {
 		hasORC bool
 		cur    *fhir.Immunization
 		n      int
+		nObs   int
+		// Where an NTE goes: the Observation of the OBX before it, else the
+		// Immunization; neither after any other segment.
+		noteObs *fhir.Observation
+		noteIm  *fhir.Immunization
 	)
 	for _, s := range m.msg.Segments() {
 		switch s.Name() {
 		case "ORC":
 			orc, hasORC, cur = s, true, nil
+			noteObs, noteIm = nil, nil
 		case "RXA":
 			cur = m.immunization(s, orc, hasORC)
 			n++
 			// An RXA belongs to the ORC before it only; the next RXA without
 			// an ORC (v2.3.1 style) stands alone.
 			hasORC = false
+			noteObs, noteIm = nil, cur
 		case "RXR":
 			if cur != nil {
 				cur.Route = m.cwe(s.Field(1).Rep(1))
 				cur.Site = m.cwe(s.Field(2).Rep(1))
 			}
 		case "OBX":
-			if cur != nil {
-				m.immunizationOBX(cur, s)
+			noteObs, noteIm = nil, nil
+			if cur != nil && m.immunizationOBX(cur, s) {
+				noteIm = cur
+				break
 			}
+			scope := "Patient/" + m.patientID
+			if cur != nil {
+				scope = "Immunization/" + *cur.Id
+			}
+			obs := m.contextObservation(s, scope, nObs)
+			nObs++
+			if obs == nil {
+				break
+			}
+			if cur != nil {
+				obs.PartOf = []fhir.Reference{*ref("Immunization", *cur.Id)}
+			}
+			if m.addFrom(s, "Observation", *obs.Id, obs) {
+				noteObs = obs
+			} else {
+				m.warn(s, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", m.occurrence(s))
+			}
+		case "NTE":
+			a := m.annotation(s)
+			switch {
+			case a == nil:
+			case noteObs != nil:
+				noteObs.Note = append(noteObs.Note, *a)
+			case noteIm != nil:
+				noteIm.Note = append(noteIm.Note, *a)
+			}
+		case "PRT", "TQ1", "TQ2":
+			// Participation and timing details keep the NTE's target.
+		default:
+			noteObs, noteIm = nil, nil
 		}
 	}
 	if n == 0 {
@@ -188,7 +233,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 	}
 	im.Recorded = opt(m.dateTime(fieldText(rxa, 22)))
 
-	m.add("Immunization", id, im)
+	m.addFrom(rxa, "Immunization", id, im)
 	return im
 }
 
@@ -201,16 +246,20 @@ func (m *mapper) mvxSystem(name string) string {
 }
 
 // immunizationOBX takes the funding source and program eligibility the
-// CDC IZ guide sends as OBX after the RXA.
-func (m *mapper) immunizationOBX(im *fhir.Immunization, obx hl7v2.Segment) {
-	v := m.cwe(obx.Field(5).Rep(1))
-	if v == nil {
-		return
+// CDC IZ guide sends as OBX after the RXA, and reports whether obx is one
+// of those (mapped into the Immunization rather than to an Observation).
+func (m *mapper) immunizationOBX(im *fhir.Immunization, obx hl7v2.Segment) bool {
+	code := fieldText(obx, 3)
+	if code != loincFund && code != loincElig {
+		return false
 	}
-	switch fieldText(obx, 3) {
-	case loincFund:
+	v := m.cwe(obx.Field(5).Rep(1))
+	switch {
+	case v == nil:
+	case code == loincFund:
 		im.FundingSource = v
-	case loincElig:
+	default:
 		im.ProgramEligibility = append(im.ProgramEligibility, *v)
 	}
+	return true
 }

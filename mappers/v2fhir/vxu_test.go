@@ -2,6 +2,7 @@ package v2fhir
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,5 +154,68 @@ func TestVXUErrors(t *testing.T) {
 	im := immunizations(t, r)[0]
 	if im.OccurrenceString != "20241301" || value(im.VaccineCode.Coding[0].Code) != unknownCVX || !hasWarning(r, "DATETIME_INVALID") || !hasWarning(r, "VACCINE_MISSING") {
 		t.Errorf("occurrence %q vaccine %+v warnings %+v", im.OccurrenceString, im.VaccineCode, r.Warnings)
+	}
+}
+
+// TestVXUNotes: an NTE after the RXA (or RXR) annotates the Immunization; an
+// OBX the Immunization does not take is an Observation, part of it (or of the
+// patient, before any RXA), with the NTE after it as notes; an NTE after a
+// funding OBX, which the Immunization takes, is the Immunization's.
+func TestVXUNotes(t *testing.T) {
+	msg := "MSH|^~\\&|IIS|SQ-CHC-01|FHIRGW|SHCH|20240305101500+0800||VXU^V04^VXU_V04|VXU0003|P|2.5.1\r" +
+		"PID|1||MRN0099^^^SQ-CHC-01^MR||王小明||20230101|1\r" +
+		"OBX|1|CWE|59784-9^Disease with presumed immunity^LN|1|38907003^水痘^SCT||||||F\r" +
+		"NTE|1||家长口述曾患水痘\r" +
+		"ORC|RE||F-9101^SQ-CHC-01\r" +
+		"RXA|0|1|20240305100000+0800||HepB-10^乙肝疫苗^NIP-CN|0.5|mL||00^新接种记录^NIP001||||||B202311A||||CP\r" +
+		"NTE|1||接种后留观30分钟无异常\r" +
+		"RXR|IM^肌内注射^HL70162|LA^左上臂^HL70163\r" +
+		"NTE|1||左上臂三角肌\r" +
+		"OBX|1|CE|64994-7^Vaccine funding program eligibility^LN|1|V02^免疫规划^HL70064||||||F\r" +
+		"NTE|1||免疫规划内疫苗\r" +
+		"OBX|2|CE|69764-9^Document type^LN|2|253088698300012711120420^乙肝疫苗知情同意书^cdcgs1vis||||||F\r" +
+		"NTE|1||已签署知情同意书\r" +
+		"NTE|2||监护人：王建国\r"
+	r := mustMap(t, parse(t, msg), Config{})
+	ims := immunizations(t, r)
+	if len(ims) != 1 {
+		t.Fatalf("%d Immunizations", len(ims))
+	}
+	im := ims[0]
+	obs := observations(r)
+	if len(obs) != 2 {
+		t.Fatalf("%d Observations, want the patient's and the VIS document's", len(obs))
+	}
+	tests := []struct {
+		name   string
+		notes  []fhir.Annotation
+		want   []string
+		partOf []fhir.Reference
+	}{
+		{"Immunization", im.Note, []string{"接种后留观30分钟无异常", "左上臂三角肌", "免疫规划内疫苗"}, nil},
+		{"patient Observation", obs[0].Note, []string{"家长口述曾患水痘"}, nil},
+		{"Observation about the dose", obs[1].Note, []string{"已签署知情同意书", "监护人：王建国"}, []fhir.Reference{*ref("Immunization", *im.Id)}},
+	}
+	for i, tt := range tests {
+		if got := noteTexts(tt.notes); !slices.Equal(got, tt.want) {
+			t.Errorf("%s notes = %q, want %q", tt.name, got, tt.want)
+		}
+		if i == 0 {
+			continue
+		}
+		o := obs[i-1]
+		var got, want []string
+		for _, p := range o.PartOf {
+			got = append(got, value(p.Reference))
+		}
+		for _, p := range tt.partOf {
+			want = append(want, value(p.Reference))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s partOf = %v, want %v", tt.name, got, want)
+		}
+	}
+	if len(im.ProgramEligibility) != 1 || value(im.ProgramEligibility[0].Coding[0].Code) != "V02" {
+		t.Errorf("programEligibility %+v", im.ProgramEligibility)
 	}
 }
