@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -46,7 +47,19 @@ type Option func(*options)
 type options struct {
 	maxConns    int32
 	maxAttempts int
+	readLanes   int
 	logger      *slog.Logger
+}
+
+// WithReadLanes sets how many queries reading resources by id may be in flight at
+// once (default: one per CPU, at least 2); reads that arrive while all are busy
+// share the next query.
+func WithReadLanes(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.readLanes = n
+		}
+	}
 }
 
 // WithMaxConns sets the maximum number of pooled connections. It overrides the URL's
@@ -88,6 +101,7 @@ type Store struct {
 	now         func() time.Time
 
 	putSQLs sync.Map // putShape -> string
+	reads   *readBatcher
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,7 +110,7 @@ var _ store.Store = (*Store)(nil)
 // settings such as pool_max_conns are honoured). It does not create or upgrade the
 // schema: call Migrate.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	o := options{maxAttempts: 5, logger: slog.Default()}
+	o := options{maxAttempts: 5, readLanes: max(2, runtime.GOMAXPROCS(0)), logger: slog.Default()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -119,6 +133,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{pool: pool, connConfig: cfg.ConnConfig.Copy(), maxAttempts: o.maxAttempts,
 		log: o.logger, now: time.Now}
+	s.reads = newReadBatcher(o.readLanes, s.readMany)
 	// Fail at start-up, not on the first request, when the server is unreachable.
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
@@ -220,11 +235,41 @@ func (s *Store) Close() error {
 
 // Read implements store.Reader.
 func (s *Store) Read(ctx context.Context, typ, id string) (store.Resource, error) {
-	r, err := scanResource(s.pool.QueryRow(ctx, selectCurrent, typ, id))
-	if err != nil {
-		return store.Resource{}, readErr("read", typ, id, err)
+	return s.reads.read(ctx, typ, id)
+}
+
+// readMany reads the current rows of keys for the read batcher.
+func (s *Store) readMany(ctx context.Context, keys []resourceKey) (map[resourceKey]store.Resource, error) {
+	found := make(map[resourceKey]store.Resource, len(keys))
+	if len(keys) == 1 {
+		// The one-row statement is cheaper to plan and run than the join.
+		r, err := scanResource(s.pool.QueryRow(ctx, selectCurrent, keys[0].typ, keys[0].id))
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return nil, err
+		default:
+			found[keys[0]] = r
+		}
+		return found, nil
 	}
-	return r, nil
+	types, ids := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		types[i], ids[i] = k.typ, k.id
+	}
+	rows, err := s.pool.Query(ctx, selectCurrentMany, types, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanResource(rows)
+		if err != nil {
+			return nil, err
+		}
+		found[resourceKey{r.Type, r.ID}] = r
+	}
+	return found, rows.Err()
 }
 
 // VRead implements store.Reader.

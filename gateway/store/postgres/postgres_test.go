@@ -442,3 +442,62 @@ func TestMessageAppliedAcrossProcesses(t *testing.T) {
 		t.Errorf("patients %v, %v; want only the one message %v produced", p.Resources, err, m.Resources)
 	}
 }
+
+// TestConcurrentReads reads many resources from many goroutines at once, so that
+// reads share queries, while a writer updates one of them and reads each version
+// back as soon as it has committed: every reader must get its own resource (or
+// not found), and no read may miss a write committed before it began.
+func TestConcurrentReads(t *testing.T) {
+	s := open(t, postgres.WithReadLanes(1)) // one lane: reads queue and batch the most
+	ctx := context.Background()
+	at := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	const n = 40
+	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		for i := range n {
+			r := store.Resource{Type: "Basic", ID: fmt.Sprint("b", i), Version: 1, LastUpdated: at,
+				Method: "PUT", Body: fmt.Appendf(nil, `{"i":%d}`, i)}
+			if err := tx.Put(ctx, r, nil); err != nil {
+				return err
+			}
+		}
+		return tx.Put(ctx, store.Resource{Type: "Basic", ID: "w", Version: 1, LastUpdated: at, Method: "PUT", Body: []byte(`{"v":1}`)}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for k := range 60 {
+				i := (g*7 + k) % (n + 5) // ids b40..b44 do not exist
+				r, err := s.Read(ctx, "Basic", fmt.Sprint("b", i))
+				switch {
+				case i >= n:
+					if !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("read b%d: %v, want not found", i, err)
+					}
+				case err != nil:
+					t.Errorf("read b%d: %v", i, err)
+				case string(r.Body) != fmt.Sprintf(`{"i":%d}`, i) || r.ID != fmt.Sprint("b", i):
+					t.Errorf("read b%d: got %s %s", i, r.ID, r.Body)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for v := int64(2); v <= 30; v++ {
+			err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+				return tx.Put(ctx, store.Resource{Type: "Basic", ID: "w", Version: v, LastUpdated: at.Add(time.Duration(v) * time.Second),
+					Method: "PUT", Body: fmt.Appendf(nil, `{"v":%d}`, v)}, nil)
+			})
+			if err != nil {
+				t.Errorf("update w to %d: %v", v, err)
+				return
+			}
+			if r, err := s.Read(ctx, "Basic", "w"); err != nil || r.Version != v {
+				t.Errorf("read w after committing version %d: version %d, %v", v, r.Version, err)
+			}
+		}
+	})
+	wg.Wait()
+}
