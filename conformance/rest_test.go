@@ -456,8 +456,21 @@ func TestHistory(t *testing.T) {
 		if n := len(asSlice(s.Must(http.StatusOK, "GET", "_history?_since=2100-01-01T00:00:00Z", nil).JSON(t)["entry"])); n != 0 {
 			t.Errorf("_since in the future returned %d entries", n)
 		}
+		// _count=0: the number of versions only, as in search.
+		for path, want := range map[string]string{"Patient/" + id + "/_history": "3", "Patient/_history": "3", "_history": "4",
+			"_history?_since=2100-01-01T00:00:00Z": "0", "Observation/_history?_page=1": "1"} {
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			p := s.Must(http.StatusOK, "GET", path+sep+"_count=0", nil).JSON(t)
+			if p["total"] != json.Number(want) || len(asSlice(p["entry"])) != 0 {
+				t.Errorf("%s with _count=0: total %v, %d entries; want total %s and none", path, p["total"], len(asSlice(p["entry"])), want)
+			}
+		}
 		s.Must(http.StatusNotFound, "GET", "Patient/unknown/_history", nil)
 		s.Must(http.StatusBadRequest, "GET", "_history?_since=notadate", nil)
+		s.Must(http.StatusBadRequest, "GET", "_history?_count=-1", nil)
 	})
 }
 

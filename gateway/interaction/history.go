@@ -24,8 +24,9 @@ func (s *Service) history(ctx context.Context, r store.Reader, req *Request, rt 
 		switch key {
 		case "_count":
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return nil, outcome.BadRequest("_count must be a positive integer, got %q", v)
+			if err != nil || n < 0 {
+				// 0 asks for the number of versions only, as in search.
+				return nil, outcome.BadRequest("_count must be a non-negative integer, got %q", v)
 			}
 			hq.Count = min(n, s.cfg.MaxCount)
 		case "_since":
@@ -78,6 +79,9 @@ func (s *Service) history(ctx context.Context, r store.Reader, req *Request, rt 
 	}
 	b := s.newBundle("history")
 	b.Link = append(b.Link, bundleLink{"self", link(hq.Before)})
+	if hq.Count == 0 {
+		b.Total = &page.Total
+	}
 	if page.Next > 0 {
 		b.Link = append(b.Link, bundleLink{"next", link(page.Next)})
 	}

@@ -128,7 +128,8 @@ type HistoryQuery struct {
 	Type  string    // empty: every type (system history)
 	ID    string    // empty: every resource of Type (type history); requires Type
 	Since time.Time // zero: no lower bound; otherwise LastUpdated >= Since
-	Count int       // page size, > 0
+	// Count is the page size; 0 asks only how many versions match (HistoryPage.Total).
+	Count int
 	// Before continues a listing: only versions with Seq < Before. Zero starts at the newest.
 	Before int64
 }
@@ -138,6 +139,9 @@ type HistoryPage struct {
 	Versions []Resource
 	// Next is the Before value of the following page; zero when this is the last page.
 	Next int64
+	// Total is the number of versions the query matches when Count was 0 (Before
+	// ignored); otherwise it is not set.
+	Total int
 }
 
 // Index holds the search index rows extracted from one resource version. Each row names

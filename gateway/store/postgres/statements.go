@@ -62,6 +62,13 @@ func history(ctx context.Context, q querier, hq store.HistoryQuery) (store.Histo
 	if err != nil {
 		return store.HistoryPage{}, err
 	}
+	if hq.Count == 0 {
+		var p store.HistoryPage
+		if err := q.QueryRow(ctx, stmt.SQL, queryArgs(stmt.Args)...).Scan(&p.Total); err != nil {
+			return store.HistoryPage{}, fmt.Errorf("count history %s/%s: %w", hq.Type, hq.ID, err)
+		}
+		return p, nil
+	}
 	rows, err := q.Query(ctx, stmt.SQL, queryArgs(stmt.Args)...)
 	if err != nil {
 		return store.HistoryPage{}, fmt.Errorf("history %s/%s: %w", hq.Type, hq.ID, err)

@@ -179,6 +179,15 @@ func scanResource(row scanner) (store.Resource, error) {
 func historyPage(rows *sql.Rows, count int) (store.HistoryPage, error) {
 	defer rows.Close()
 	var p store.HistoryPage
+	if count == 0 { // the statement counts (sqlsearch.BuildHistory)
+		if !rows.Next() {
+			return store.HistoryPage{}, fmt.Errorf("count history: %w", errors.Join(rows.Err(), errors.New("no row")))
+		}
+		if err := rows.Scan(&p.Total); err != nil {
+			return store.HistoryPage{}, fmt.Errorf("count history: %w", err)
+		}
+		return p, rows.Close()
+	}
 	for rows.Next() {
 		r, err := scanResource(rows)
 		if err != nil {

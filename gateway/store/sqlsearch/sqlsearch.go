@@ -273,16 +273,23 @@ func sortColumn(k store.ParamKind, desc bool) string {
 
 // BuildHistory translates q; the statement selects HistoryColumns for up to Count+1
 // rows, newest first.
+//
+// With Count 0 the statement instead selects one row: the number of versions the
+// query matches, whatever Before says.
 func BuildHistory(d Dialect, q store.HistoryQuery) (Statement, error) {
-	if q.Count <= 0 {
-		return Statement{}, fmt.Errorf("sqlsearch: history count must be positive")
+	if q.Count < 0 {
+		return Statement{}, fmt.Errorf("sqlsearch: history count must not be negative")
 	}
 	if q.ID != "" && q.Type == "" {
 		return Statement{}, fmt.Errorf("sqlsearch: instance history without a type")
 	}
 	b := builder{d: d}
 	var sb strings.Builder
-	sb.WriteString("SELECT " + HistoryColumns + " FROM history h WHERE TRUE")
+	if q.Count == 0 {
+		sb.WriteString("SELECT count(*) FROM history h WHERE TRUE")
+	} else {
+		sb.WriteString("SELECT " + HistoryColumns + " FROM history h WHERE TRUE")
+	}
 	if q.Type != "" {
 		sb.WriteString(" AND h.type = " + b.arg(q.Type))
 	}
@@ -291,6 +298,9 @@ func BuildHistory(d Dialect, q store.HistoryQuery) (Statement, error) {
 	}
 	if !q.Since.IsZero() {
 		sb.WriteString(" AND h.last_updated >= " + b.arg(Micros(q.Since)))
+	}
+	if q.Count == 0 {
+		return Statement{SQL: sb.String(), Args: b.args}, nil
 	}
 	if q.Before > 0 {
 		sb.WriteString(" AND h.seq < " + b.arg(q.Before))
