@@ -310,6 +310,9 @@ func TestProcedureParent(t *testing.T) {
 		{"parent elsewhere", pr1("88.56", "PR-C", "PR-X^PDH-01"), map[string]string{"88.56": "id:PR-X"}},
 		{"no parent", pr1("88.56", "PR-C", ""), map[string]string{"88.56": ""}},
 		{"its own parent", pr1("88.56", "PR-C", "PR-C^PDH-01"), map[string]string{"88.56": ""}},
+		// A PR1 without a code becomes no Procedure, so a child cannot point to it.
+		{"parent skipped for want of a code", strings.Replace(pr1("X", "PR-P", ""), "X^操作X^ICD9CM3", "", 1) + pr1("88.56", "PR-C", "PR-P^PDH-01"),
+			map[string]string{"88.56": "id:PR-P"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

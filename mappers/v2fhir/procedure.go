@@ -27,15 +27,7 @@ var procedureRoles = []struct {
 // the IG leaves it to the message context, and neither an ADT nor a
 // referral says whether the procedure is done or planned.
 func (m *mapper) mapProcedure(s hl7v2.Segment, idx int) string {
-	code := m.cwe(s.Field(3).Rep(1))
-	if desc := fieldText(s, 4); desc != "" {
-		if code == nil {
-			code = &fhir.CodeableConcept{}
-		}
-		if code.Text == nil {
-			code.Text = &desc
-		}
-	}
+	code := m.procedureCode(s)
 	if code == nil {
 		m.warn(s, "PR1-3", "PR1_NO_CODE", "PR1 %d has no procedure code or description; skipped", idx+1)
 		return ""
@@ -108,6 +100,9 @@ func (m *mapper) parentProcedure(s hl7v2.Segment, id string) []fhir.Reference {
 	}
 	rf := fhir.Reference{Type: ptr("Procedure"), Identifier: &fhir.Identifier{System: opt(sys), Value: &v}}
 	for _, o := range m.msg.AllSegments("PR1") {
+		if m.procedureCode(o) == nil {
+			continue // skipped by mapProcedure: no Procedure to point to
+		}
 		if os, ov := m.ei(o.Field(19).Rep(1)); ov == v && os == sys {
 			if pid := makeID("Procedure", sys, v); pid != id {
 				rf.Reference = ptr("Procedure/" + pid)
@@ -117,4 +112,19 @@ func (m *mapper) parentProcedure(s hl7v2.Segment, id string) []fhir.Reference {
 		}
 	}
 	return []fhir.Reference{rf}
+}
+
+// procedureCode is the procedure a PR1 names: PR1-3, with the description
+// PR1-4 as its text; nil when it names none (mapProcedure skips it).
+func (m *mapper) procedureCode(s hl7v2.Segment) *fhir.CodeableConcept {
+	code := m.cwe(s.Field(3).Rep(1))
+	if desc := fieldText(s, 4); desc != "" {
+		if code == nil {
+			code = &fhir.CodeableConcept{}
+		}
+		if code.Text == nil {
+			code.Text = &desc
+		}
+	}
+	return code
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,7 +56,8 @@ func newReadBatcher(lanes int, query func(context.Context, []resourceKey) (map[r
 }
 
 // read returns the current row of typ/id, or an error wrapping
-// store.ErrNotFound when there is none.
+// store.ErrNotFound when there is none. It returns when ctx ends, whatever
+// the query it is part of is doing.
 func (b *readBatcher) read(ctx context.Context, typ, id string) (store.Resource, error) {
 	j := &readJob{key: resourceKey{typ, id}, done: make(chan struct{})}
 	b.mu.Lock()
@@ -66,34 +68,52 @@ func (b *readBatcher) read(ctx context.Context, typ, id string) (store.Resource,
 		case <-j.done:
 			return j.res, j.err
 		case <-ctx.Done():
-			// The job stays queued and is answered to no one; reads have no
-			// effect to wait for.
+			b.abandon(j)
 			return store.Resource{}, fmt.Errorf("read %s/%s: %w", typ, id, ctx.Err())
 		case b.lanes <- struct{}{}:
-			func() {
-				defer func() { <-b.lanes }()
-				b.runQueue(ctx)
-			}()
+			// The query runs on its own so that this reader, like the others
+			// in it, can leave when its context ends; the lane is free again
+			// when the query is done.
+			if batch := b.take(); len(batch) == 0 {
+				<-b.lanes
+			} else {
+				go func() {
+					defer func() { <-b.lanes }()
+					b.run(ctx, batch)
+				}()
+			}
 			b.mu.Lock()
 			taken := j.taken
 			b.mu.Unlock()
-			if taken {
-				// By this lane or, while this reader waited for a lane,
-				// by another one: only the answer is left to wait for.
-				select {
-				case <-j.done:
-					return j.res, j.err
-				case <-ctx.Done():
-					return store.Resource{}, fmt.Errorf("read %s/%s: %w", typ, id, ctx.Err())
-				}
+			if !taken {
+				continue // more than readBatchMax were queued ahead of it
+			}
+			// By this lane or, while this reader waited for a lane, by
+			// another one: only the answer is left to wait for.
+			select {
+			case <-j.done:
+				return j.res, j.err
+			case <-ctx.Done():
+				return store.Resource{}, fmt.Errorf("read %s/%s: %w", typ, id, ctx.Err())
 			}
 		}
 	}
 }
 
-// runQueue answers the jobs at the head of the queue with one query.
-func (b *readBatcher) runQueue(ctx context.Context) {
+// abandon drops j from the queue if no lane has taken it yet, so that the
+// read of a caller that has gone costs nothing.
+func (b *readBatcher) abandon(j *readJob) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !j.taken {
+		b.queue = slices.DeleteFunc(b.queue, func(q *readJob) bool { return q == j })
+	}
+}
+
+// take removes the jobs at the head of the queue, up to readBatchMax.
+func (b *readBatcher) take() []*readJob {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	n := min(len(b.queue), readBatchMax)
 	batch := make([]*readJob, n)
 	copy(batch, b.queue)
@@ -101,12 +121,14 @@ func (b *readBatcher) runQueue(ctx context.Context) {
 	for _, j := range batch {
 		j.taken = true
 	}
-	b.mu.Unlock()
-	if n == 0 {
-		return
-	}
-	// Every job is answered even if the query panics, or their readers would
-	// wait for ever.
+	return batch
+}
+
+// run answers the jobs of batch with one query.
+func (b *readBatcher) run(ctx context.Context, batch []*readJob) {
+	// Every job is answered even if the query panics, or its reader would
+	// wait for ever; the panic goes no further, since no caller is on this
+	// goroutine's stack to handle it.
 	defer func() {
 		if p := recover(); p != nil {
 			for _, j := range batch {
@@ -117,12 +139,10 @@ func (b *readBatcher) runQueue(ctx context.Context) {
 					close(j.done)
 				}
 			}
-			panic(p)
 		}
 	}()
-
-	keys := make([]resourceKey, 0, n)
-	seen := make(map[resourceKey]bool, n)
+	keys := make([]resourceKey, 0, len(batch))
+	seen := make(map[resourceKey]bool, len(batch))
 	for _, j := range batch {
 		if !seen[j.key] {
 			seen[j.key] = true

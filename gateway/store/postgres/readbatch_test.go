@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,10 +130,11 @@ func TestReadBatcherSharesQuery(t *testing.T) {
 func TestReadBatcherLanesRunInParallel(t *testing.T) {
 	q := newGated(map[resourceKey]string{{"Patient", "a"}: `{}`, {"Patient", "b"}: `{}`})
 	b := newReadBatcher(2, q.query)
-	res := startReads(b, "a", "b")
 	// Both queries must be in flight at once: with two lanes, the second read
 	// does not wait for the first.
+	res := startReads(b, "a")
 	<-q.entered
+	res = append(res, startReads(b, "b")...)
 	<-q.entered
 	q.release <- struct{}{}
 	q.release <- struct{}{}
@@ -191,14 +193,7 @@ func TestReadBatcherPanicAnswersEveryReader(t *testing.T) {
 	errs := make([]error, 3)
 	for i := range errs {
 		wg.Go(func() {
-			// The reader whose lane ran the query panics as the query did.
-			defer func() {
-				if p := recover(); p != nil {
-					errs[i] = fmt.Errorf("panicked: %v", p)
-				}
-			}()
-			_, err := b.read(context.Background(), "Patient", fmt.Sprint(i))
-			errs[i] = err
+			_, errs[i] = b.read(context.Background(), "Patient", fmt.Sprint(i))
 		})
 		if i == 0 {
 			<-q.entered
@@ -209,8 +204,8 @@ func TestReadBatcherPanicAnswersEveryReader(t *testing.T) {
 	wg.Wait()
 	// wg.Wait returning means no reader hangs; each must have failed.
 	for i, err := range errs {
-		if err == nil {
-			t.Errorf("reader %d: no error from a query that panicked", i)
+		if err == nil || !strings.Contains(err.Error(), "panicked") {
+			t.Errorf("reader %d: %v, want the query's panic as an error", i, err)
 		}
 	}
 	select {
@@ -218,5 +213,52 @@ func TestReadBatcherPanicAnswersEveryReader(t *testing.T) {
 		<-b.lanes
 	default:
 		t.Error("a panicking query kept its lane")
+	}
+}
+
+// A reader leaves when its context ends, even the one whose lane runs the
+// query, and the others in that query still get their answers.
+func TestReadBatcherDeadlineWhileQuerying(t *testing.T) {
+	q := newGated(map[resourceKey]string{{"Patient", "a"}: `{"id":"a"}`})
+	b := newReadBatcher(1, q.query)
+	ctx, cancel := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() {
+		_, err := b.read(ctx, "Patient", "a")
+		left <- err
+	}()
+	<-q.entered // its lane is in the query
+	other := startReads(b, "a")
+	waitQueued(t, b, 1)
+	cancel()
+	select {
+	case err := <-left:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("reader whose context ended: %v", err)
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a timing requirement
+		close(q.release)
+		t.Fatal("the reader running the query did not leave when its context ended")
+	}
+	close(q.release)
+	if r := <-other[0]; r.err != nil || string(r.res.Body) != `{"id":"a"}` {
+		t.Errorf("reader queued behind it: %s, %v", r.res.Body, r.err)
+	}
+	// An abandoned job that no lane took is not queried.
+	q2 := newGated(nil)
+	b2 := newReadBatcher(1, q2.query)
+	first := startReads(b2, "x")
+	<-q2.entered
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	go func() { _, _ = b2.read(ctx2, "Patient", "gone") }()
+	waitQueued(t, b2, 1)
+	cancel2()
+	waitQueued(t, b2, 0)
+	close(q2.release)
+	<-first[0]
+	q2.mu.Lock()
+	defer q2.mu.Unlock()
+	if len(q2.calls) != 1 {
+		t.Errorf("queries %v; the abandoned read was queried", q2.calls)
 	}
 }
