@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/outcome"
 	"github.com/shch/fhirgw/gateway/store"
 )
@@ -109,19 +109,7 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 		j.result.Warnings = append(j.result.Warnings, mg.warnings...)
 		var resources []string
 		if len(plan.bundle.Entry) > 0 {
-			body, err := json.Marshal(plan.bundle)
-			if err != nil {
-				return fmt.Errorf("encode bundle: %w", err)
-			}
-			resp, err := p.svc.ApplyTransaction(ctx, tx, body)
-			if err != nil {
-				var oe *outcome.Error
-				if errors.As(err, &oe) && !transient(oe) {
-					return applyFailure(oe)
-				}
-				return err
-			}
-			if resources, err = locations(resp.Body); err != nil {
+			if resources, err = p.applyBundle(ctx, tx, plan.bundle); err != nil {
 				return err
 			}
 			for _, k := range plan.keys {
@@ -186,24 +174,21 @@ func warningNote(j *job) []string {
 	return []string{"warnings: " + strings.Join(ws, ", ")}
 }
 
-// locations lists the versions a transaction-response reports
-// ("Patient/abc/_history/2").
-func locations(resp []byte) ([]string, error) {
-	var b struct {
-		Entry []struct {
-			Response struct {
-				Location string `json:"location"`
-			} `json:"response"`
-		} `json:"entry"`
+// applyBundle writes b's entries in tx as a transaction and returns the
+// versions written ("Patient/abc/_history/2"). An entry the transaction refuses
+// is a *failure.
+func (p *Pipeline) applyBundle(ctx context.Context, tx store.Tx, b txBundle) ([]string, error) {
+	entries := make([]interaction.TxEntry, len(b.Entry))
+	for i, e := range b.Entry {
+		entries[i] = interaction.TxEntry{FullURL: e.FullURL, Resource: e.Resource, Method: e.Request.Method, URL: e.Request.URL}
 	}
-	if err := json.Unmarshal(resp, &b); err != nil {
-		return nil, fmt.Errorf("read transaction response: %w", err)
-	}
-	var out []string
-	for _, e := range b.Entry {
-		if e.Response.Location != "" {
-			out = append(out, e.Response.Location)
+	locs, err := p.svc.ApplyEntries(ctx, tx, entries)
+	if err != nil {
+		var oe *outcome.Error
+		if errors.As(err, &oe) && !transient(oe) {
+			return nil, applyFailure(oe)
 		}
+		return nil, err
 	}
-	return out, nil
+	return locs, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/fhirschema"
-	"github.com/shch/fhirgw/gateway/outcome"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
 	"github.com/shch/fhirgw/mappers/v2fhir"
@@ -215,19 +214,7 @@ func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.
 		return nil, "", err
 	}
 	b.Entry = append(b.Entry, moved...)
-	body, err := json.Marshal(b)
-	if err != nil {
-		return nil, "", fmt.Errorf("encode merge bundle: %w", err)
-	}
-	resp, err := p.svc.ApplyTransaction(ctx, tx, body)
-	if err != nil {
-		var oe *outcome.Error
-		if errors.As(err, &oe) && !transient(oe) {
-			return nil, "", applyFailure(oe)
-		}
-		return nil, "", err
-	}
-	locs, err := locations(resp.Body)
+	locs, err := p.applyBundle(ctx, tx, b)
 	if err != nil {
 		return nil, "", err
 	}

@@ -27,14 +27,16 @@ type inBundle struct {
 type inEntry struct {
 	FullURL  string          `json:"fullUrl"`
 	Resource json.RawMessage `json:"resource"`
-	Request  *struct {
-		Method          string `json:"method"`
-		URL             string `json:"url"`
-		IfNoneMatch     string `json:"ifNoneMatch"`
-		IfModifiedSince string `json:"ifModifiedSince"`
-		IfMatch         string `json:"ifMatch"`
-		IfNoneExist     string `json:"ifNoneExist"`
-	} `json:"request"`
+	Request  *inRequest      `json:"request"`
+}
+
+type inRequest struct {
+	Method          string `json:"method"`
+	URL             string `json:"url"`
+	IfNoneMatch     string `json:"ifNoneMatch"`
+	IfModifiedSince string `json:"ifModifiedSince"`
+	IfMatch         string `json:"ifMatch"`
+	IfNoneExist     string `json:"ifNoneExist"`
 }
 
 // txEntry is one entry of a batch or transaction on its way through.
@@ -243,32 +245,37 @@ func (s *Service) runTransaction(ctx context.Context, tx store.Tx, entries []*tx
 	return nil, nil
 }
 
-// ApplyTransaction runs a transaction Bundle inside the caller's store transaction, so
-// that the caller can commit other rows (a received message, say) atomically with the
-// resources. On success it returns the transaction-response. If an entry fails it
-// returns that entry's OperationOutcome as an *outcome.Error and the caller must roll
-// back tx; the entries already written are part of tx and go with it. It may be called
-// again when the store retries the transaction.
-func (s *Service) ApplyTransaction(ctx context.Context, tx store.Tx, bundle []byte) (*Response, error) {
-	if _, err := parseResource(bundle, "Bundle", isEntryResource); err != nil {
-		return nil, err
-	}
-	var b inBundle
-	if err := json.Unmarshal(bundle, &b); err != nil {
-		return nil, outcome.BadRequest("the Bundle cannot be read: %v", err)
-	}
-	if b.Type != "transaction" {
-		return nil, outcome.At(http.StatusBadRequest, "invalid", "Bundle.type", "a transaction Bundle is expected, not %q", b.Type)
-	}
-	entries := make([]*txEntry, len(b.Entry))
-	for i, e := range b.Entry {
-		te, err := s.entryRequest(i, e, "return=minimal")
+// TxEntry is one entry of a transaction run by ApplyEntries: what a Bundle entry
+// of a transaction carries, already decoded.
+type TxEntry struct {
+	FullURL  string // urn:uuid:... when other entries refer to it
+	Resource json.RawMessage
+	Method   string // POST, PUT, PATCH, DELETE or GET
+	URL      string // relative: Type, Type/id or Type?criteria
+}
+
+// ApplyEntries runs entries as a transaction inside the caller's store transaction,
+// so that the caller can commit other rows (a received message, say) atomically with
+// the resources. It is the transaction interaction without the Bundle around it:
+// the gateway's own callers build the entries, so there is no Bundle to parse, and
+// each resource is validated as it is written, as in a transaction Bundle. On
+// success it returns the Location of every entry that has one, in order
+// ("Patient/abc/_history/2"). If an entry fails it returns that entry's
+// OperationOutcome as an *outcome.Error and the caller must roll back tx; the
+// entries already written are part of tx and go with it. It may be called again
+// when the store retries the transaction.
+func (s *Service) ApplyEntries(ctx context.Context, tx store.Tx, in []TxEntry) ([]string, error) {
+	raw := make([]inEntry, len(in))
+	entries := make([]*txEntry, len(in))
+	for i, e := range in {
+		raw[i] = inEntry{FullURL: e.FullURL, Resource: e.Resource, Request: &inRequest{Method: e.Method, URL: e.URL}}
+		te, err := s.entryRequest(i, raw[i], "return=minimal")
 		if err != nil {
 			return nil, err
 		}
 		entries[i] = te
 	}
-	failed, err := s.runTransaction(ctx, tx, entries, b.Entry)
+	failed, err := s.runTransaction(ctx, tx, entries, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +286,13 @@ func (s *Service) ApplyTransaction(ctx context.Context, tx store.Tx, bundle []by
 		_ = json.Unmarshal(failed.Body, &oo)
 		return nil, &outcome.Error{Status: failed.Status, Issues: oo.Issue}
 	}
-	return s.bundleResponse("transaction-response", entries, "return=minimal"), nil
+	var locs []string
+	for _, e := range entries {
+		if e.resp.Location != "" {
+			locs = append(locs, e.resp.Location)
+		}
+	}
+	return locs, nil
 }
 
 // prefixDiagnostics says which entry failed in the OperationOutcome of a transaction.
