@@ -162,25 +162,15 @@ func Pretty(data []byte) []byte {
 // Equal reports whether two JSON documents are equal in meaning: same members regardless
 // of order, same array order, numbers compared by their literal text.
 func Equal(a, b []byte) (bool, error) {
-	va, err := decodeGeneric(a)
+	va, err := Decode(a)
 	if err != nil {
 		return false, err
 	}
-	vb, err := decodeGeneric(b)
+	vb, err := Decode(b)
 	if err != nil {
 		return false, err
 	}
 	return equalValue(va, vb), nil
-}
-
-func decodeGeneric(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("fhirjson: %w", err)
-	}
-	return v, nil
 }
 
 func equalValue(a, b any) bool {

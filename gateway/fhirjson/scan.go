@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -75,15 +76,89 @@ func skipValue(data []byte, i int) int {
 
 // unquote decodes the JSON string s (quotes included) as encoding/json does (invalid
 // UTF-8 becomes U+FFFD).
+//
+// s must be a string json.Valid accepted: unquote does not check escapes.
 func unquote(s []byte) (string, error) {
+	s = s[1 : len(s)-1]
 	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
-		return string(s[1 : len(s)-1]), nil
+		return string(s), nil
 	}
-	var out string
-	if err := json.Unmarshal(s, &out); err != nil {
-		return "", err
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		switch c := s[i]; {
+		case c == '\\':
+			if i+1 >= len(s) {
+				return "", errors.New("fhirjson: truncated escape")
+			}
+			i += 2
+			switch s[i-1] {
+			case '"', '\\', '/':
+				out = append(out, s[i-1])
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := hex4(s[i:])
+				if !ok {
+					return "", errors.New("fhirjson: bad \\u escape")
+				}
+				i += 4
+				if utf16.IsSurrogate(r) {
+					// A pair makes one rune; a lone half is U+FFFD, as in encoding/json.
+					r2, ok := rune(-1), false
+					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						r2, ok = hex4(s[i+2:])
+					}
+					if d := utf16.DecodeRune(r, r2); ok && d != utf8.RuneError {
+						r = d
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				out = utf8.AppendRune(out, r)
+			default:
+				return "", errors.New("fhirjson: bad escape")
+			}
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			out = utf8.AppendRune(out, r) // invalid UTF-8 becomes U+FFFD
+			i += size
+		}
 	}
-	return out, nil
+	return string(out), nil
+}
+
+// hex4 decodes the four hex digits at the start of s.
+func hex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // checkValid reports invalid JSON with encoding/json's account of what is wrong.

@@ -1,7 +1,6 @@
 package index
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/shch/fhirgw/gateway/fhirdate"
+	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/fhirpath"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
@@ -259,11 +259,13 @@ func (x *Extractor) Index(ctx context.Context, typ string, body []byte) (*store.
 	if len(cs) == 0 {
 		return idx, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
+	v, err := fhirjson.Decode(body)
+	if err != nil {
 		return nil, fmt.Errorf("index %s: decode: %w", typ, err)
+	}
+	doc, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("index %s: the body is not a JSON object", typ)
 	}
 	for _, c := range cs {
 		items, err := c.expr.Evaluate(ctx, doc)
