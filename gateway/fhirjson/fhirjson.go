@@ -89,12 +89,42 @@ func (o Object) writeTo(buf *bytes.Buffer) {
 		}
 		writeString(buf, m.Key)
 		buf.WriteByte(':')
+		if compact(m.Value) {
+			buf.Write(m.Value)
+			continue
+		}
 		if err := json.Compact(buf, m.Value); err != nil {
 			// Values come from ParseObject or from Marshal: always valid JSON.
 			panic(fmt.Sprintf("fhirjson: invalid raw value for %q: %v", m.Key, err))
 		}
 	}
 	buf.WriteByte('}')
+}
+
+// compact reports whether the JSON value v has no whitespace outside its
+// strings, so that it can be written as it is (most values: what json.Marshal
+// and the mappers write), without json.Compact's full scan.
+func compact(v []byte) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			i = skipString(v, i) - 1
+		case ' ', '\t', '\r', '\n':
+			return false
+		}
+	}
+	return true
+}
+
+// plain reports whether s needs no escaping in a JSON string: printable ASCII
+// other than the quote and the backslash (element names, ids, codes).
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Quote returns s as a JSON string without HTML escaping.
@@ -105,6 +135,12 @@ func Quote(s string) json.RawMessage {
 }
 
 func writeString(buf *bytes.Buffer, s string) {
+	if plain(s) {
+		buf.WriteByte('"')
+		buf.WriteString(s)
+		buf.WriteByte('"')
+		return
+	}
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s)           // strings always encode

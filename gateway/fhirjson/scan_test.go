@@ -2,6 +2,7 @@ package fhirjson
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -107,6 +108,31 @@ func differential(t *testing.T, data []byte) {
 			if got[i].Key != want[i].Key || !bytes.Equal(got[i].Value, want[i].Value) {
 				t.Fatalf("ParseObject(%q)[%d] = %q:%s, reference %q:%s", data, i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
 			}
+			// Keys are written as encoding/json writes strings (without HTML escaping).
+			var enc bytes.Buffer
+			e := json.NewEncoder(&enc)
+			e.SetEscapeHTML(false)
+			_ = e.Encode(got[i].Key)
+			if q := Quote(got[i].Key); !bytes.Equal(q, bytes.TrimSuffix(enc.Bytes(), []byte("\n"))) {
+				t.Fatalf("Quote(%q) = %s, encoding/json %s", got[i].Key, q, enc.Bytes())
+			}
+		}
+		// Written back, the object is the input compacted, with keys re-encoded.
+		var ref bytes.Buffer
+		ref.WriteByte('{')
+		for i, m := range want {
+			if i > 0 {
+				ref.WriteByte(',')
+			}
+			ref.Write(Quote(m.Key))
+			ref.WriteByte(':')
+			if err := json.Compact(&ref, m.Value); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ref.WriteByte('}')
+		if b := got.Bytes(); !bytes.Equal(b, ref.Bytes()) {
+			t.Fatalf("ParseObject(%q).Bytes() = %s, compacted %s", data, b, ref.Bytes())
 		}
 	}
 	fn := func(ref string) (string, bool) {
