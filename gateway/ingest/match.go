@@ -53,9 +53,11 @@ type plan struct {
 // prepare matches the message's Patient and drops stale entries. A *failure means the
 // message cannot be applied as it is.
 func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, error) {
-	var pl plan
-	if err := json.Unmarshal(j.result.Bundle, &pl.bundle); err != nil {
-		return plan{}, fmt.Errorf("read mapped bundle: %w", err)
+	pl := plan{bundle: txBundle{ResourceType: "Bundle", Type: "transaction", Entry: make([]txEntry, len(j.result.Entries))}}
+	for i, e := range j.result.Entries {
+		// Later steps replace entries' resources, never edit them in place, so
+		// the mapper's bytes can be shared.
+		pl.bundle.Entry[i] = txEntry{FullURL: e.FullURL, Resource: e.Resource, Request: txRequest{Method: e.Method, URL: e.URL}}
 	}
 	if err := p.matchPatient(ctx, tx, &pl.bundle, p.cfg.Mapping.SenderSystems(j.msg)); err != nil {
 		return plan{}, err

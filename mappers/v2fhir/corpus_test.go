@@ -132,6 +132,7 @@ func TestCorpus(t *testing.T) {
 			t.Errorf("%s: map: %v", base, err)
 			continue
 		}
+		sameEntries(t, base, res)
 		perType[ty].mapped++
 		for _, e := range res.Resources {
 			if !bytes.HasPrefix(e.JSON, []byte(`{"resourceType":"`+e.Type+`"`)) {
@@ -584,6 +585,31 @@ func compareNotes(file string, msg *hl7v2.Message, res *Result, exp []obj, c *[]
 					*c = append(*c, check{file, k + " note", "none", t})
 				}
 			}
+		}
+	}
+}
+
+// sameEntries checks that Result.Entries are Result.Bundle's entries: the
+// receiver applies the one, tests and tools read the other.
+func sameEntries(t *testing.T, name string, res *Result) {
+	t.Helper()
+	var b struct {
+		Entry []struct {
+			FullURL  string          `json:"fullUrl"`
+			Resource json.RawMessage `json:"resource"`
+			Request  struct{ Method, URL string }
+		}
+	}
+	if err := json.Unmarshal(res.Bundle, &b); err != nil {
+		t.Fatalf("%s: Bundle: %v", name, err)
+	}
+	if len(b.Entry) != len(res.Entries) {
+		t.Fatalf("%s: Bundle has %d entries, Entries %d", name, len(b.Entry), len(res.Entries))
+	}
+	for i, e := range res.Entries {
+		be := b.Entry[i]
+		if be.FullURL != e.FullURL || !bytes.Equal(be.Resource, e.Resource) || be.Request.Method != e.Method || be.Request.URL != e.URL {
+			t.Errorf("%s: entry %d differs: Bundle %s %s %s, Entries %s %s %s", name, i, be.FullURL, be.Request.Method, be.Request.URL, e.FullURL, e.Method, e.URL)
 		}
 	}
 }

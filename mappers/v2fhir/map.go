@@ -55,7 +55,10 @@ type Result struct {
 	Resources   []Entry
 	// Bundle is the transaction Bundle that writes Resources: PUT by id, or
 	// a conditional update for the Patient with Config.ConditionalPatient.
-	Bundle   json.RawMessage
+	Bundle json.RawMessage
+	// Entries are Bundle's entries, for a receiver that applies them without
+	// decoding Bundle.
+	Entries  []BundleEntry
 	Warnings []Warning
 	// Merges are the patient merges of a merge message (ADT^A40 and the like);
 	// their Patients are in Resources but not in Bundle (see Merge).
@@ -143,10 +146,20 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 		}
 		out.Resources = append(out.Resources, e)
 	}
-	if out.Bundle, err = m.bundle(out.Resources); err != nil {
+	if out.Entries, err = m.entries(out.Resources); err != nil {
 		return nil, fmt.Errorf("v2fhir: %w", err)
 	}
+	out.Bundle = m.bundle(out.Entries)
 	return out, nil
+}
+
+// BundleEntry is one entry of a transaction Bundle: the resource and the
+// request that writes it.
+type BundleEntry struct {
+	FullURL  string // urn:uuid:<id>, which the other entries' references use
+	Resource json.RawMessage
+	Method   string // always PUT: an update by id or a conditional update
+	URL      string
 }
 
 var adtTriggers = map[string]bool{
@@ -342,22 +355,16 @@ func ref(resourceType, id string) *fhir.Reference {
 	return &fhir.Reference{Reference: ptr(resourceType + "/" + id)}
 }
 
-// bundle writes the transaction Bundle of the marshalled resources. Its id is
-// derived from the message control id and sender, so a resent message gives
-// the same Bundle. It is written directly: encoding it as a fhir.Bundle would
-// make encoding/json validate and copy every resource once more.
-func (m *mapper) bundle(res []Entry) ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteString(`{"resourceType":"Bundle","id":`)
-	b.Write(fhirjson.Quote(makeID("Bundle", m.sender, m.msg.ControlID())))
-	b.WriteString(`,"type":"transaction","entry":[`)
-	first := true
+// entries lists the transaction entries that write the marshalled
+// resources.
+func (m *mapper) entries(res []Entry) ([]BundleEntry, error) {
+	out := make([]BundleEntry, 0, len(res))
 	for _, r := range res {
 		p, isPatient := r.Resource.(*fhir.Patient)
 		if isPatient && len(m.merges) > 0 {
 			continue // a merge needs the stored records: see Merge
 		}
-		body, reqURL := r.JSON, r.Type+"/"+r.ID
+		e := BundleEntry{FullURL: "urn:uuid:" + r.ID, Resource: r.JSON, Method: "PUT", URL: r.Type + "/" + r.ID}
 		if isPatient && m.cfg.ConditionalPatient && m.patientKey != nil {
 			// A conditional update must not carry an id the server did not
 			// choose; the other entries point at the urn:uuid fullUrl.
@@ -367,23 +374,39 @@ func (m *mapper) bundle(res []Entry) ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("marshal Patient: %w", err)
 			}
-			body = j
-			reqURL = "Patient?identifier=" + url.QueryEscape(value(m.patientKey.System)+"|"+value(m.patientKey.Value))
+			e.Resource = j
+			e.URL = "Patient?identifier=" + url.QueryEscape(value(m.patientKey.System)+"|"+value(m.patientKey.Value))
 		}
-		if !first {
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// bundle writes the transaction Bundle of entries. Its id is derived from the
+// message control id and sender, so a resent message gives the same Bundle.
+// It is written directly: encoding it as a fhir.Bundle would make
+// encoding/json validate and copy every resource once more.
+func (m *mapper) bundle(entries []BundleEntry) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"resourceType":"Bundle","id":`)
+	b.Write(fhirjson.Quote(makeID("Bundle", m.sender, m.msg.ControlID())))
+	b.WriteString(`,"type":"transaction","entry":[`)
+	for i, e := range entries {
+		if i > 0 {
 			b.WriteByte(',')
 		}
-		first = false
 		b.WriteString(`{"fullUrl":`)
-		b.Write(fhirjson.Quote("urn:uuid:" + r.ID))
+		b.Write(fhirjson.Quote(e.FullURL))
 		b.WriteString(`,"resource":`)
-		b.Write(body)
-		b.WriteString(`,"request":{"method":"PUT","url":`)
-		b.Write(fhirjson.Quote(reqURL))
+		b.Write(e.Resource)
+		b.WriteString(`,"request":{"method":`)
+		b.Write(fhirjson.Quote(e.Method))
+		b.WriteString(`,"url":`)
+		b.Write(fhirjson.Quote(e.URL))
 		b.WriteString(`}}`)
 	}
 	b.WriteString(`]}`)
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 // subject returns the reference to the message's Patient.
