@@ -112,10 +112,8 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 			if resources, err = p.applyBundle(ctx, tx, plan.bundle); err != nil {
 				return err
 			}
-			for _, k := range plan.keys {
-				if err := tx.SetEventTime(ctx, k, rec.EventTime); err != nil {
-					return fmt.Errorf("set event time: %w", err)
-				}
+			if err := tx.SetEventTimes(ctx, plan.keys, rec.EventTime); err != nil {
+				return fmt.Errorf("set event times: %w", err)
 			}
 		}
 		rec.Status, rec.Resources = store.MessageApplied, append(mg.resources, resources...)

@@ -218,13 +218,12 @@ func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.
 	if err != nil {
 		return nil, "", err
 	}
-	for _, k := range []string{"Patient/" + target, "Patient/" + priorID} {
-		if k == "Patient/"+target && stale {
-			continue
-		}
-		if err := tx.SetEventTime(ctx, k, at); err != nil {
-			return nil, "", fmt.Errorf("set event time: %w", err)
-		}
+	keys := []string{"Patient/" + priorID}
+	if !stale {
+		keys = append(keys, "Patient/"+target)
+	}
+	if err := tx.SetEventTimes(ctx, keys, at); err != nil {
+		return nil, "", fmt.Errorf("set event times: %w", err)
 	}
 	notes = append([]string{fmt.Sprintf("merged Patient/%s into Patient/%s, %d resources moved", priorID, target, len(moved))}, notes...)
 	if unknown {

@@ -528,9 +528,10 @@ type MessageWriter interface {
 	// EventTimes is EventTime for several keys at once (one round trip where the store
 	// has round trips), locked in sorted order; the result follows keys.
 	EventTimes(ctx context.Context, resourceKeys []string) ([]time.Time, error)
-	// SetEventTime advances the watermark of resourceKey to t (microseconds); it never
-	// moves it back, and a zero t changes nothing.
-	SetEventTime(ctx context.Context, resourceKey string, t time.Time) error
+	// SetEventTimes advances the watermarks of resourceKeys to t (microseconds), in one
+	// statement where the store has round trips; it never moves one back, and a zero t
+	// changes nothing.
+	SetEventTimes(ctx context.Context, resourceKeys []string, t time.Time) error
 }
 
 // ValidMessageStatus reports whether s is one of the message statuses.

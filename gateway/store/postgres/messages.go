@@ -41,7 +41,9 @@ ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING event_time`
 	// inserted), so that two messages with overlapping keys cannot deadlock.
 	lockEventTimes = `INSERT INTO event_times (key) SELECT k FROM unnest($1::text[]) k ORDER BY k
 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING key, event_time`
-	setEventTime = `INSERT INTO event_times (key, event_time) VALUES ($1, $2)
+	// Sorted, as EventTimes locks them; the keys are distinct (ON CONFLICT DO UPDATE
+	// cannot touch a row twice).
+	setEventTimes = `INSERT INTO event_times (key, event_time) SELECT k, $2 FROM unnest($1::text[]) k ORDER BY k
 ON CONFLICT (key) DO UPDATE SET event_time = GREATEST(event_times.event_time, excluded.event_time)`
 )
 
@@ -214,16 +216,17 @@ func (t *tx) EventTimes(ctx context.Context, resourceKeys []string) ([]time.Time
 	return out, nil
 }
 
-// SetEventTime implements store.Tx. It answers nothing, so it is queued with the
+// SetEventTimes implements store.Tx. It answers nothing, so it is queued with the
 // Puts (see tx) and sent with them.
-func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time) error {
-	if at.IsZero() {
+func (t *tx) SetEventTimes(ctx context.Context, resourceKeys []string, at time.Time) error {
+	if at.IsZero() || len(resourceKeys) == 0 {
 		return nil
 	}
 	if t.err != nil {
 		return t.err
 	}
-	t.pending = append(t.pending, queued{what: "set event time " + resourceKey,
-		sql: setEventTime, args: []any{resourceKey, sqlsearch.Micros(at)}})
+	keys := slices.Compact(slices.Sorted(slices.Values(resourceKeys)))
+	t.pending = append(t.pending, queued{what: fmt.Sprintf("set event times of %d resources", len(keys)),
+		sql: setEventTimes, args: []any{keys, sqlsearch.Micros(at)}})
 	return nil
 }

@@ -208,17 +208,20 @@ func (t *tx) EventTimes(ctx context.Context, resourceKeys []string) ([]time.Time
 	return out, nil
 }
 
-// SetEventTime implements store.Tx.
-func (t *tx) SetEventTime(ctx context.Context, resourceKey string, at time.Time) error {
+// SetEventTimes implements store.Tx.
+func (t *tx) SetEventTimes(ctx context.Context, resourceKeys []string, at time.Time) error {
 	if at.IsZero() {
 		return nil
 	}
-	if _, err := t.tx.StmtContext(ctx, t.st.setEventTime).ExecContext(ctx, resourceKey, sqlsearch.Micros(at)); err != nil {
-		err = fmt.Errorf("set event time %s: %w", resourceKey, err)
-		if t.err == nil {
-			t.err = err
+	stmt := t.tx.StmtContext(ctx, t.st.setEventTime)
+	for _, k := range resourceKeys {
+		if _, err := stmt.ExecContext(ctx, k, sqlsearch.Micros(at)); err != nil {
+			err = fmt.Errorf("set event time %s: %w", k, err)
+			if t.err == nil {
+				t.err = err
+			}
+			return err
 		}
-		return err
 	}
 	return nil
 }

@@ -423,7 +423,7 @@ func testMessageAppliedOnce(t *testing.T, s store.Store) {
 		if err := tx.Put(ctx, res("Patient", "second", 1, base, `{}`), nil); err != nil {
 			return err
 		}
-		if err := tx.SetEventTime(ctx, "Patient/second", base); err != nil {
+		if err := tx.SetEventTimes(ctx, []string{"Patient/second"}, base); err != nil {
 			return err
 		}
 		_, err := tx.PutMessage(ctx, msg)
@@ -566,7 +566,7 @@ func testMessageRollback(t *testing.T, s store.Store) {
 		if _, err := tx.PutMessage(ctx, store.Message{ID: kept.ID, Status: store.MessageApplied, Attempts: 2}); err != nil {
 			return err
 		}
-		if err := tx.SetEventTime(ctx, "Patient/r", base); err != nil {
+		if err := tx.SetEventTimes(ctx, []string{"Patient/r"}, base); err != nil {
 			return err
 		}
 		return boom
@@ -617,7 +617,7 @@ func testEventTime(t *testing.T, s store.Store) {
 	}
 	set := func(key string, at time.Time) {
 		t.Helper()
-		err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error { return tx.SetEventTime(ctx, key, at) })
+		err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error { return tx.SetEventTimes(ctx, []string{key}, at) })
 		if err != nil {
 			t.Fatalf("set event time %s: %v", key, err)
 		}
@@ -630,7 +630,7 @@ func testEventTime(t *testing.T, s store.Store) {
 		t.Errorf("event time asked twice = %v, want zero", at)
 	}
 	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
-		if err := tx.SetEventTime(ctx, "Patient/a", t1); err != nil {
+		if err := tx.SetEventTimes(ctx, []string{"Patient/a"}, t1); err != nil {
 			return err
 		}
 		at, err := tx.EventTime(ctx, "Patient/a")
@@ -698,7 +698,7 @@ func checkEventTimeHeld(t *testing.T, s store.Store, key string, ask func(ctx co
 			// Give the second transaction time to ask too: without the lock it would
 			// read the watermark before this one sets it.
 			time.Sleep(100 * time.Millisecond)
-			return tx.SetEventTime(ctx, key, t2)
+			return tx.SetEventTimes(ctx, []string{key}, t2)
 		})
 		if err != nil {
 			t.Error(err)
@@ -733,10 +733,10 @@ func testEventTimes(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	ta, tb := base.Add(time.Minute), base.Add(2*time.Minute)
 	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
-		if err := tx.SetEventTime(ctx, "Patient/ets-a", ta); err != nil {
+		if err := tx.SetEventTimes(ctx, []string{"Patient/ets-a"}, ta); err != nil {
 			return err
 		}
-		return tx.SetEventTime(ctx, "Patient/ets-b", tb)
+		return tx.SetEventTimes(ctx, []string{"Patient/ets-b"}, tb)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -757,6 +757,29 @@ func testEventTimes(t *testing.T, s store.Store) {
 	for i := range want {
 		if !got[i].Equal(want[i]) {
 			t.Errorf("EventTimes[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+
+	// Several keys at once, a duplicate among them: each advances, none moves back
+	// (ets-b is newer than the time set), and the duplicate is no error.
+	tc := base.Add(90 * time.Second)
+	err = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		return tx.SetEventTimes(ctx, []string{"Patient/ets-c", "Patient/ets-a", "Patient/ets-b", "Patient/ets-c"}, tc)
+	})
+	if err != nil {
+		t.Fatalf("set several event times: %v", err)
+	}
+	err = s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		got, err = tx.EventTimes(ctx, []string{"Patient/ets-a", "Patient/ets-b", "Patient/ets-c"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range []time.Time{tc, tb, tc} {
+		if !got[i].Equal(w) {
+			t.Errorf("after setting several: EventTimes[%d] = %v, want %v", i, got[i], w)
 		}
 	}
 

@@ -1111,7 +1111,7 @@ func testManyCreates(t *testing.T, s store.Store) {
 				return err
 			}
 		}
-		return tx.SetEventTime(ctx, "Patient/mc-1", base)
+		return tx.SetEventTimes(ctx, []string{"Patient/mc-1"}, base)
 	})
 	if err != nil {
 		t.Fatal(err)
