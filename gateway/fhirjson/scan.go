@@ -75,68 +75,81 @@ func skipValue(data []byte, i int) int {
 }
 
 // unquote decodes the JSON string s (quotes included) as encoding/json does (invalid
-// UTF-8 becomes U+FFFD).
-//
-// s must be a string json.Valid accepted: unquote does not check escapes.
+// UTF-8 becomes U+FFFD, byte by byte). s must be a string json.Valid accepted.
 func unquote(s []byte) (string, error) {
 	s = s[1 : len(s)-1]
 	if bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) {
 		return string(s), nil
 	}
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); {
-		switch c := s[i]; {
-		case c == '\\':
-			if i+1 >= len(s) {
-				return "", errors.New("fhirjson: truncated escape")
+	out, ok := AppendUnescaped(make([]byte, 0, len(s)), s)
+	if !ok {
+		return "", errors.New("fhirjson: bad escape in string")
+	}
+	if utf8.Valid(out) {
+		return string(out), nil
+	}
+	valid := make([]byte, 0, len(out)+8)
+	for i := 0; i < len(out); {
+		r, size := utf8.DecodeRune(out[i:])
+		valid = utf8.AppendRune(valid, r)
+		i += size
+	}
+	return string(valid), nil
+}
+
+// AppendUnescaped appends the decoded form of raw, the inside of a JSON string
+// whose syntax is already checked, to dst. Lone surrogates decode to U+FFFD as in
+// encoding/json; other bytes are copied as they are. ok is false only for a
+// malformed escape.
+func AppendUnescaped(dst, raw []byte) ([]byte, bool) {
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		if i >= len(raw) {
+			return dst, false
+		}
+		switch raw[i] {
+		case '"', '\\', '/':
+			dst = append(dst, raw[i])
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, ok := hex4(raw[i+1:])
+			if !ok {
+				return dst, false
 			}
-			i += 2
-			switch s[i-1] {
-			case '"', '\\', '/':
-				out = append(out, s[i-1])
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r, ok := hex4(s[i:])
-				if !ok {
-					return "", errors.New("fhirjson: bad \\u escape")
+			i += 4
+			if utf16.IsSurrogate(r) {
+				// A pair makes one rune; a lone half is U+FFFD.
+				r2, ok := rune(-1), false
+				if i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
+					r2, ok = hex4(raw[i+3:])
 				}
-				i += 4
-				if utf16.IsSurrogate(r) {
-					// A pair makes one rune; a lone half is U+FFFD, as in encoding/json.
-					r2, ok := rune(-1), false
-					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						r2, ok = hex4(s[i+2:])
-					}
-					if d := utf16.DecodeRune(r, r2); ok && d != utf8.RuneError {
-						r = d
-						i += 6
-					} else {
-						r = utf8.RuneError
-					}
+				if d := utf16.DecodeRune(r, r2); ok && d != utf8.RuneError {
+					r = d
+					i += 6
+				} else {
+					r = utf8.RuneError
 				}
-				out = utf8.AppendRune(out, r)
-			default:
-				return "", errors.New("fhirjson: bad escape")
 			}
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
+			dst = utf8.AppendRune(dst, r)
 		default:
-			r, size := utf8.DecodeRune(s[i:])
-			out = utf8.AppendRune(out, r) // invalid UTF-8 becomes U+FFFD
-			i += size
+			return dst, false
 		}
 	}
-	return string(out), nil
+	return dst, true
 }
 
 // hex4 decodes the four hex digits at the start of s.

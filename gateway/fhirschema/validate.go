@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/shch/fhirgw/gateway/fhirjson"
 )
 
 // Issue is one structural problem. Severity "error" (or "fatal"); Code is a FHIR issue-type code
@@ -228,7 +230,7 @@ func (v *validator) peekResourceType() (string, int) {
 				return "", rtMissing
 			}
 			if esc {
-				u, _ := unescape(nil, s)
+				u, _ := fhirjson.AppendUnescaped(nil, s)
 				return string(u), rtString
 			}
 			return string(s), rtString
@@ -246,7 +248,7 @@ func keyIs(key []byte, esc bool, name string) bool {
 	if !esc {
 		return string(key) == name
 	}
-	u, ok := unescape(nil, key)
+	u, ok := fhirjson.AppendUnescaped(nil, key)
 	return ok && string(u) == name
 }
 
@@ -290,7 +292,7 @@ func (v *validator) validateObject(t *typeInfo, resource bool) {
 		}
 		lookup := key
 		if esc {
-			u, ok := unescape(nil, key)
+			u, ok := fhirjson.AppendUnescaped(nil, key)
 			if !ok {
 				v.syntax("invalid escape in a property name")
 				return
@@ -614,7 +616,7 @@ func (v *validator) primitive(t *typeInfo) {
 			}
 			s := raw
 			if esc {
-				u, ok := unescape(v.buf[:0], raw)
+				u, ok := fhirjson.AppendUnescaped(v.buf[:0], raw)
 				if !ok {
 					v.syntax("invalid string escape")
 					return
@@ -954,7 +956,7 @@ func (v *validator) colon() {
 }
 
 // readString reads the string at the cursor and returns its raw content and whether it holds
-// escapes. Escape syntax is checked here; decoding is left to unescape.
+// escapes. Escape syntax is checked here; decoding is left to fhirjson.AppendUnescaped.
 func (v *validator) readString() ([]byte, bool) {
 	start := v.pos + 1
 	esc := false
@@ -1001,63 +1003,6 @@ func isHex4(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// unescape appends the decoded form of raw (already syntax-checked) to dst. Lone surrogates
-// decode to U+FFFD as in encoding/json; ok is false only for malformed escapes.
-func unescape(dst, raw []byte) ([]byte, bool) {
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		i++
-		if i >= len(raw) {
-			return dst, false
-		}
-		switch raw[i] {
-		case '"', '\\', '/':
-			dst = append(dst, raw[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, ok := hex4(raw[i+1:])
-			if !ok {
-				return dst, false
-			}
-			i += 4
-			if r >= 0xD800 && r < 0xDC00 && i+6 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-				if r2, ok := hex4(raw[i+3:]); ok && r2 >= 0xDC00 && r2 < 0xE000 {
-					r = 0x10000 + (r-0xD800)<<10 + (r2 - 0xDC00)
-					i += 6
-				}
-			}
-			if r >= 0xD800 && r < 0xE000 {
-				r = utf8.RuneError
-			}
-			dst = utf8.AppendRune(dst, r)
-		default:
-			return dst, false
-		}
-	}
-	return dst, true
-}
-
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 || !isHex4(b[:4]) {
-		return 0, false
-	}
-	n, _ := strconv.ParseUint(string(b[:4]), 16, 32)
-	return rune(n), true
 }
 
 // readNumber reads a JSON number at the cursor and returns its text.

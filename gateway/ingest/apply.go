@@ -102,14 +102,14 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 		if err != nil {
 			return err
 		}
-		if err := p.translateCodes(ctx, tx, j, &plan.bundle); err != nil {
+		if err := p.translateCodes(ctx, tx, j, plan.entries); err != nil {
 			return err
 		}
 		// After translateCodes, which sets the warnings afresh on every attempt.
 		j.result.Warnings = append(j.result.Warnings, mg.warnings...)
 		var resources []string
-		if len(plan.bundle.Entry) > 0 {
-			if resources, err = p.applyBundle(ctx, tx, plan.bundle); err != nil {
+		if len(plan.entries) > 0 {
+			if resources, err = p.applyEntries(ctx, tx, plan.entries); err != nil {
 				return err
 			}
 			if err := tx.SetEventTimes(ctx, plan.keys, rec.EventTime); err != nil {
@@ -172,14 +172,10 @@ func warningNote(j *job) []string {
 	return []string{"warnings: " + strings.Join(ws, ", ")}
 }
 
-// applyBundle writes b's entries in tx as a transaction and returns the
-// versions written ("Patient/abc/_history/2"). An entry the transaction refuses
-// is a *failure.
-func (p *Pipeline) applyBundle(ctx context.Context, tx store.Tx, b txBundle) ([]string, error) {
-	entries := make([]interaction.TxEntry, len(b.Entry))
-	for i, e := range b.Entry {
-		entries[i] = interaction.TxEntry{FullURL: e.FullURL, Resource: e.Resource, Method: e.Request.Method, URL: e.Request.URL}
-	}
+// applyEntries writes entries in tx as a transaction and returns the versions
+// written ("Patient/abc/_history/2"). An entry the transaction refuses is a
+// *failure.
+func (p *Pipeline) applyEntries(ctx context.Context, tx store.Tx, entries []interaction.TxEntry) ([]string, error) {
 	locs, err := p.svc.ApplyEntries(ctx, tx, entries)
 	if err != nil {
 		var oe *outcome.Error

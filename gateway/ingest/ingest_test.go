@@ -392,13 +392,10 @@ func TestUnsupported(t *testing.T) {
 	}
 }
 
-// TestGB18030: a GB18030 message (labelled, and unlabelled on a channel configured
-// for it) is applied with its Chinese text intact, stored as received, and answered
-// in GB18030.
-func TestGB18030(t *testing.T) {
-	utf := hospitalADT("A04", "G1", "20240301093000", "~"+cardZhang+"^^^身份证^NNCHN")
-	utf = strings.Replace(utf, "|P|2.4\r", "|P|2.4||||||GB 18030-2000\r", 1)
-	m, err := hl7v2.Parse([]byte(utf), hl7v2.WithCharset("UTF-8"))
+// toGB18030 re-encodes the UTF-8 message er7 in GB18030.
+func toGB18030(t *testing.T, er7 string) []byte {
+	t.Helper()
+	m, err := hl7v2.Parse([]byte(er7), hl7v2.WithCharset("UTF-8"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,6 +403,16 @@ func TestGB18030(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return gb
+}
+
+// TestGB18030: a GB18030 message (labelled, and unlabelled on a channel configured
+// for it) is applied with its Chinese text intact, stored as received, and answered
+// in GB18030.
+func TestGB18030(t *testing.T) {
+	utf := hospitalADT("A04", "G1", "20240301093000", "~"+cardZhang+"^^^身份证^NNCHN")
+	utf = strings.Replace(utf, "|P|2.4\r", "|P|2.4||||||GB 18030-2000\r", 1)
+	gb := toGB18030(t, utf)
 	unlabelled := bytes.Replace(bytes.Replace(gb, []byte("GB 18030-2000"), nil, 1), []byte("|G1|"), []byte("|G2|"), 1)
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -441,14 +448,7 @@ func TestGB18030(t *testing.T) {
 // and waits in the error queue, and nothing is applied.
 func TestMislabelledCharset(t *testing.T) {
 	utf := hospitalADT("A04", "L1", "20240301093000", "~"+cardZhang+"^^^身份证^NNCHN")
-	m, err := hl7v2.Parse([]byte(utf), hl7v2.WithCharset("UTF-8"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gb, err := m.EncodeCharset("GB18030")
-	if err != nil {
-		t.Fatal(err)
-	}
+	gb := toGB18030(t, utf)
 	gb = bytes.Replace(gb, []byte("|P|2.4\r"), []byte("|P|2.4||||||UNICODE UTF-8\r"), 1)
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {

@@ -11,55 +11,37 @@ import (
 	"strings"
 
 	"github.com/shch/fhirgw/gateway/fhirjson"
+	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/store"
 )
 
-// txBundle is the transaction Bundle v2fhir makes, as far as ingest edits it.
-type txBundle struct {
-	ResourceType string    `json:"resourceType"`
-	ID           string    `json:"id,omitempty"`
-	Type         string    `json:"type"`
-	Entry        []txEntry `json:"entry"`
-}
-
-type txEntry struct {
-	FullURL  string          `json:"fullUrl,omitempty"`
-	Resource json.RawMessage `json:"resource,omitempty"`
-	Request  txRequest       `json:"request"`
-}
-
-type txRequest struct {
-	Method string `json:"method"`
-	URL    string `json:"url"`
-}
-
-// target returns the resource type and id an entry writes; id is empty for a
-// conditional entry.
-func (e txEntry) target() (typ, id string) {
-	if t, _, ok := strings.Cut(e.Request.URL, "?"); ok {
+// entryTarget returns the resource type and id an entry writes; id is empty for
+// a conditional entry.
+func entryTarget(e interaction.TxEntry) (typ, id string) {
+	if t, _, ok := strings.Cut(e.URL, "?"); ok {
 		return t, ""
 	}
-	typ, id, _ = strings.Cut(e.Request.URL, "/")
+	typ, id, _ = strings.Cut(e.URL, "/")
 	return typ, id
 }
 
-// plan is the Bundle to apply, after patient matching and stale entries dropped.
+// plan is the transaction to apply, after patient matching and stale entries dropped.
 type plan struct {
-	bundle txBundle
-	keys   []string // resource keys whose watermark the message advances
-	notes  []string // for the stored reason
+	entries []interaction.TxEntry
+	keys    []string // resource keys whose watermark the message advances
+	notes   []string // for the stored reason
 }
 
 // prepare matches the message's Patient and drops stale entries. A *failure means the
 // message cannot be applied as it is.
 func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, error) {
-	pl := plan{bundle: txBundle{ResourceType: "Bundle", Type: "transaction", Entry: make([]txEntry, len(j.result.Entries))}}
+	pl := plan{entries: make([]interaction.TxEntry, len(j.result.Entries))}
 	for i, e := range j.result.Entries {
 		// Later steps replace entries' resources, never edit them in place, so
 		// the mapper's bytes can be shared.
-		pl.bundle.Entry[i] = txEntry{FullURL: e.FullURL, Resource: e.Resource, Request: txRequest{Method: e.Method, URL: e.URL}}
+		pl.entries[i] = interaction.TxEntry(e)
 	}
-	if err := p.matchPatient(ctx, tx, &pl.bundle, p.cfg.Mapping.SenderSystems(j.msg)); err != nil {
+	if err := p.matchPatient(ctx, tx, pl.entries, p.cfg.Mapping.SenderSystems(j.msg)); err != nil {
 		return plan{}, err
 	}
 	if err := p.dropStale(ctx, tx, j, &pl); err != nil {
@@ -71,14 +53,14 @@ func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, erro
 // matchPatient finds the stored Patient the message's Patient is, rewrites the Bundle
 // to write to it, and merges the message's Patient into it. own are the identifier
 // systems of the message's sender (v2fhir.Config.SenderSystems).
-func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle, own []string) error {
-	pi := slices.IndexFunc(b.Entry, func(e txEntry) bool { t, _ := e.target(); return t == "Patient" })
+func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, entries []interaction.TxEntry, own []string) error {
+	pi := slices.IndexFunc(entries, func(e interaction.TxEntry) bool { t, _ := entryTarget(e); return t == "Patient" })
 	if pi < 0 {
 		return nil
 	}
-	e := &b.Entry[pi]
+	e := &entries[pi]
 	mappedID := strings.TrimPrefix(e.FullURL, "urn:uuid:")
-	if _, id := e.target(); id != "" {
+	if _, id := entryTarget(*e); id != "" {
 		mappedID = id
 	}
 	var mapped struct {
@@ -100,7 +82,7 @@ func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle, o
 			keys[id.System+"|"+id.Value] = true
 		}
 	}
-	if t, q, ok := strings.Cut(e.Request.URL, "?"); ok && t == "Patient" {
+	if t, q, ok := strings.Cut(e.URL, "?"); ok && t == "Patient" {
 		// v2fhir's conditional mode names the identifier the Patient is known by.
 		v, err := url.ParseQuery(q)
 		if err != nil {
@@ -178,17 +160,17 @@ func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle, o
 		return fmt.Errorf("read mapped Patient: %w", err)
 	}
 	e.Resource = obj.Set("id", fhirjson.Quote(target)).Bytes()
-	e.Request = txRequest{Method: "PUT", URL: "Patient/" + target}
+	e.Method, e.URL = "PUT", "Patient/"+target
 	if target == mappedID {
 		return nil
 	}
 	// Other entries refer to the Patient by its fullUrl (resolved by the Service to
 	// the entry's new target) or literally by the mapped id.
-	for i := range b.Entry {
+	for i := range entries {
 		if i == pi {
 			continue
 		}
-		out, err := fhirjson.RewriteReferences(b.Entry[i].Resource, func(ref string) (string, bool) {
+		out, err := fhirjson.RewriteReferences(entries[i].Resource, func(ref string) (string, bool) {
 			if ref == "Patient/"+mappedID {
 				return "Patient/" + target, true
 			}
@@ -197,7 +179,7 @@ func (p *Pipeline) matchPatient(ctx context.Context, tx store.Tx, b *txBundle, o
 		if err != nil {
 			return fmt.Errorf("rewrite Patient references: %w", err)
 		}
-		b.Entry[i].Resource = out
+		entries[i].Resource = out
 	}
 	return nil
 }
@@ -330,8 +312,8 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 		i   int
 	}
 	var ks []keyed
-	for i, e := range pl.bundle.Entry {
-		if t, id := e.target(); id != "" && !directory[t] {
+	for i, e := range pl.entries {
+		if t, id := entryTarget(e); id != "" && !directory[t] {
 			ks = append(ks, keyed{t + "/" + id, i})
 		}
 	}
@@ -350,7 +332,7 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 		wm := wms[i]
 		if !at.IsZero() && wm.After(at) {
 			drop[k.i] = true
-			if f := pl.bundle.Entry[k.i].FullURL; f != "" {
+			if f := pl.entries[k.i].FullURL; f != "" {
 				literal[f] = k.key
 			}
 			pl.notes = append(pl.notes, fmt.Sprintf("stale: older than %s (event %s, resource at %s)",
@@ -362,24 +344,24 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 	if len(drop) == 0 {
 		return nil
 	}
-	kept := pl.bundle.Entry[:0]
-	for i, e := range pl.bundle.Entry {
+	kept := pl.entries[:0]
+	for i, e := range pl.entries {
 		if !drop[i] {
 			kept = append(kept, e)
 		}
 	}
-	pl.bundle.Entry = kept
+	pl.entries = kept
 	// Entries left may refer to a dropped one by its fullUrl; it exists (it has a
 	// watermark), so a literal reference does.
-	for i := range pl.bundle.Entry {
-		out, err := fhirjson.RewriteReferences(pl.bundle.Entry[i].Resource, func(ref string) (string, bool) {
+	for i := range pl.entries {
+		out, err := fhirjson.RewriteReferences(pl.entries[i].Resource, func(ref string) (string, bool) {
 			l, ok := literal[ref]
 			return l, ok
 		})
 		if err != nil {
 			return fmt.Errorf("rewrite references to stale entries: %w", err)
 		}
-		pl.bundle.Entry[i].Resource = out
+		pl.entries[i].Resource = out
 	}
 	return nil
 }

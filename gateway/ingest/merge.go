@@ -13,6 +13,7 @@ import (
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/fhirschema"
+	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/searchparam"
 	"github.com/shch/fhirgw/gateway/store"
 	"github.com/shch/fhirgw/mappers/v2fhir"
@@ -205,16 +206,15 @@ func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.
 	if err != nil {
 		return nil, "", err
 	}
-	b := txBundle{ResourceType: "Bundle", Type: "transaction", Entry: []txEntry{
-		{Resource: survivor.Set("id", fhirjson.Quote(target)).Bytes(), Request: txRequest{Method: "PUT", URL: "Patient/" + target}},
-		{Resource: retired.Bytes(), Request: txRequest{Method: "PUT", URL: "Patient/" + priorID}},
-	}}
+	entries := []interaction.TxEntry{
+		{Resource: survivor.Set("id", fhirjson.Quote(target)).Bytes(), Method: "PUT", URL: "Patient/" + target},
+		{Resource: retired.Bytes(), Method: "PUT", URL: "Patient/" + priorID},
+	}
 	moved, err := p.moveReferences(ctx, tx, priorID, target, base, params)
 	if err != nil {
 		return nil, "", err
 	}
-	b.Entry = append(b.Entry, moved...)
-	locs, err := p.applyBundle(ctx, tx, b)
+	locs, err := p.applyEntries(ctx, tx, append(entries, moved...))
 	if err != nil {
 		return nil, "", err
 	}
@@ -312,7 +312,7 @@ func (p *Pipeline) survivorBody(ctx context.Context, tx store.Tx, mg v2fhir.Merg
 // reference to the prior patient is there keeps it, and a reader follows the prior
 // Patient's replaced-by link. Finding those would take an index of every reference,
 // not a scan of the store per merge.
-func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, base string, params map[string][]string) ([]txEntry, error) {
+func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, base string, params map[string][]string) ([]interaction.TxEntry, error) {
 	var keys []string
 	collect := func(q store.Query) error {
 		for {
@@ -341,7 +341,7 @@ func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, ba
 	}
 	sort.Strings(keys) // one lock order
 	keys = slices.Compact(keys)
-	var out []txEntry
+	var out []interaction.TxEntry
 	for _, k := range keys {
 		typ, id, _ := strings.Cut(k, "/")
 		cur, err := tx.Read(ctx, typ, id)
@@ -361,7 +361,7 @@ func (p *Pipeline) moveReferences(ctx context.Context, tx store.Tx, from, to, ba
 			return nil, fmt.Errorf("rewrite references of %s: %w", typ, err)
 		}
 		if changed {
-			out = append(out, txEntry{Resource: body, Request: txRequest{Method: "PUT", URL: k}})
+			out = append(out, interaction.TxEntry{Resource: body, Method: "PUT", URL: k})
 		}
 	}
 	return out, nil

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/shch/fhirgw/gateway/fhirjson"
+	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/store"
 	"github.com/shch/fhirgw/gateway/terminology"
 	"github.com/shch/fhirgw/mappers/v2fhir"
@@ -70,7 +71,7 @@ func senderKey(j *job) string {
 // translateCodes adds the translations of local codes to the Bundle's resources. It
 // runs inside the apply transaction and may run again when that is retried, so it
 // sets the job's translation warnings afresh each time.
-func (p *Pipeline) translateCodes(ctx context.Context, tx store.Tx, j *job, b *txBundle) error {
+func (p *Pipeline) translateCodes(ctx context.Context, tx store.Tx, j *job, entries []interaction.TxEntry) error {
 	if !j.warningsSaved {
 		j.mapWarnings, j.warningsSaved = slices.Clip(j.result.Warnings), true
 	}
@@ -113,14 +114,14 @@ func (p *Pipeline) translateCodes(ctx context.Context, tx store.Tx, j *job, b *t
 		}
 	}
 	w := &codeWalker{ctx: ctx, tr: tr, sources: sources, maps: strings.Join(canon, ", "), seen: map[string]bool{}}
-	for i := range b.Entry {
-		e := &b.Entry[i]
+	for i := range entries {
+		e := &entries[i]
 		if len(e.Resource) == 0 || !slices.ContainsFunc(needles, func(n []byte) bool { return bytes.Contains(e.Resource, n) }) {
 			continue
 		}
 		src := from[e.FullURL]
 		w.segment, w.sequence = src.Segment, src.Sequence
-		typ, _ := e.target()
+		typ, _ := entryTarget(*e)
 		out, changed, err := w.value(e.Resource, typ)
 		if err != nil {
 			var f *failure

@@ -122,7 +122,7 @@ func TestADTObservations(t *testing.T) {
 	}
 	// Every Observation is in the Bundle.
 	for _, o := range obs {
-		if !strings.Contains(string(r.Bundle), `"url":"Observation/`+*o.Id+`"`) {
+		if !strings.Contains(string(r.Bundle()), `"url":"Observation/`+*o.Id+`"`) {
 			t.Errorf("Observation %s not in the Bundle", *o.Id)
 		}
 	}

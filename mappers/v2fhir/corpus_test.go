@@ -589,7 +589,7 @@ func compareNotes(file string, msg *hl7v2.Message, res *Result, exp []obj, c *[]
 	}
 }
 
-// sameEntries checks that Result.Entries are Result.Bundle's entries: the
+// sameEntries checks that Result.Bundle() holds Result.Entries: the
 // receiver applies the one, tests and tools read the other.
 func sameEntries(t *testing.T, name string, res *Result) {
 	t.Helper()
@@ -600,7 +600,7 @@ func sameEntries(t *testing.T, name string, res *Result) {
 			Request  struct{ Method, URL string }
 		}
 	}
-	if err := json.Unmarshal(res.Bundle, &b); err != nil {
+	if err := json.Unmarshal(res.Bundle(), &b); err != nil {
 		t.Fatalf("%s: Bundle: %v", name, err)
 	}
 	if len(b.Entry) != len(res.Entries) {

@@ -53,16 +53,15 @@ type Result struct {
 	MessageType string // e.g. "ADT^A04"
 	ControlID   string
 	Resources   []Entry
-	// Bundle is the transaction Bundle that writes Resources: PUT by id, or
-	// a conditional update for the Patient with Config.ConditionalPatient.
-	Bundle json.RawMessage
-	// Entries are Bundle's entries, for a receiver that applies them without
-	// decoding Bundle.
+	// Entries are the transaction that writes Resources: PUT by id, or a
+	// conditional update for the Patient with Config.ConditionalPatient.
 	Entries  []BundleEntry
 	Warnings []Warning
 	// Merges are the patient merges of a merge message (ADT^A40 and the like);
-	// their Patients are in Resources but not in Bundle (see Merge).
+	// their Patients are in Resources but not in Entries (see Merge).
 	Merges []Merge
+
+	bundleID string
 }
 
 // Find returns the resources of the given type, in mapping order.
@@ -149,7 +148,7 @@ func Map(msg *hl7v2.Message, cfg Config) (*Result, error) {
 	if out.Entries, err = m.entries(out.Resources); err != nil {
 		return nil, fmt.Errorf("v2fhir: %w", err)
 	}
-	out.Bundle = m.bundle(out.Entries)
+	out.bundleID = makeID("Bundle", m.sender, m.msg.ControlID())
 	return out, nil
 }
 
@@ -382,16 +381,16 @@ func (m *mapper) entries(res []Entry) ([]BundleEntry, error) {
 	return out, nil
 }
 
-// bundle writes the transaction Bundle of entries. Its id is derived from the
+// Bundle returns Entries as a transaction Bundle. Its id is derived from the
 // message control id and sender, so a resent message gives the same Bundle.
 // It is written directly: encoding it as a fhir.Bundle would make
 // encoding/json validate and copy every resource once more.
-func (m *mapper) bundle(entries []BundleEntry) []byte {
+func (r *Result) Bundle() json.RawMessage {
 	var b bytes.Buffer
 	b.WriteString(`{"resourceType":"Bundle","id":`)
-	b.Write(fhirjson.Quote(makeID("Bundle", m.sender, m.msg.ControlID())))
+	b.Write(fhirjson.Quote(r.bundleID))
 	b.WriteString(`,"type":"transaction","entry":[`)
-	for i, e := range entries {
+	for i, e := range r.Entries {
 		if i > 0 {
 			b.WriteByte(',')
 		}

@@ -237,7 +237,7 @@ func TestDeterministic(t *testing.T) {
 		data, _ := os.ReadFile(f)
 		a, errA := mapBytes(data, corpusConfig)
 		b, errB := mapBytes(data, corpusConfig)
-		if (errA == nil) != (errB == nil) || errA == nil && !bytes.Equal(a.Bundle, b.Bundle) {
+		if (errA == nil) != (errB == nil) || errA == nil && !bytes.Equal(a.Bundle(), b.Bundle()) {
 			t.Errorf("%s: mapping twice differs", filepath.Base(f))
 		}
 	}
@@ -276,7 +276,7 @@ func TestBundle(t *testing.T) {
 				Request  struct{ Method, URL string }
 			}
 		}
-		if err := json.Unmarshal(r.Bundle, &b); err != nil {
+		if err := json.Unmarshal(r.Bundle(), &b); err != nil {
 			t.Fatal(err)
 		}
 		if b.Type != "transaction" || len(b.Entry) != len(r.Resources) {
@@ -348,7 +348,7 @@ func FuzzMap(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := mapBytes(data, Config{})
-		if err == nil && !json.Valid(r.Bundle) {
+		if err == nil && !json.Valid(r.Bundle()) {
 			t.Fatalf("invalid bundle JSON")
 		}
 	})

@@ -13,7 +13,7 @@ import (
 // merged record) is to be folded into the Patient of PID (the survivor). The
 // mapper cannot do the merge itself, since it needs the stored records: the
 // merged Patient's identifiers and every resource that refers to it. So a
-// merge's Patients are not in Result.Bundle; the receiver (gateway/ingest)
+// merge's Patients are not in Result.Entries; the receiver (gateway/ingest)
 // applies Merges in the transaction that stores the message, following FHIR
 // Patient.link: the survivor gets link {other: merged, type: replaces}, the
 // merged Patient active=false and link {other: survivor, type: replaced-by},

@@ -89,7 +89,7 @@ func TestMergeA40(t *testing.T) {
 			Request struct{ URL string } `json:"request"`
 		} `json:"entry"`
 	}
-	if err := json.Unmarshal(r.Bundle, &raw); err != nil {
+	if err := json.Unmarshal(r.Bundle(), &raw); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range raw.Entry {

@@ -160,7 +160,7 @@ func TestNotesOrders(t *testing.T) {
 	if n := srs[0].Note; len(n) == 1 && (value(n[0].Time) != "2024-03-16T08:01:00+08:00" || n[0].AuthorReference == nil || value(n[0].AuthorReference.Display) != "王芳") {
 		t.Errorf("order note = %+v", n[0])
 	}
-	if len(r.Find("Patient")) != 1 || bytes.Contains(r.Bundle, []byte("家庭医生签约居民")) {
+	if len(r.Find("Patient")) != 1 || bytes.Contains(r.Bundle(), []byte("家庭医生签约居民")) {
 		t.Errorf("the NTE after PID must not be mapped")
 	}
 }

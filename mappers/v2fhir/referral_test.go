@@ -237,7 +237,7 @@ func TestReferralDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(a.Bundle, b.Bundle) {
+		if !bytes.Equal(a.Bundle(), b.Bundle()) {
 			t.Errorf("%s: two mappings differ", f)
 		}
 		var bundle struct {
@@ -246,7 +246,7 @@ func TestReferralDeterministic(t *testing.T) {
 				Request  struct{ Method, URL string }
 			}
 		}
-		if err := json.Unmarshal(a.Bundle, &bundle); err != nil {
+		if err := json.Unmarshal(a.Bundle(), &bundle); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range bundle.Entry {

@@ -113,7 +113,7 @@ func TestSIU(t *testing.T) {
 				t.Errorf("patient name %+v", p.Name)
 			}
 			again := mustMap(t, parse(t, msg), Config{})
-			if !bytes.Equal(r.Bundle, again.Bundle) {
+			if !bytes.Equal(r.Bundle(), again.Bundle()) {
 				t.Errorf("mapping twice differs")
 			}
 		})

@@ -54,8 +54,8 @@ func TestVXU(t *testing.T) {
 	}
 	rUTF := mustMap(t, utf, Config{})
 	rGB := mustMap(t, parse(t, string(gb)), Config{})
-	if !bytes.Equal(rUTF.Bundle, rGB.Bundle) {
-		t.Errorf("GB18030 and UTF-8 bundles differ:\n%s\n%s", rUTF.Bundle, rGB.Bundle)
+	if !bytes.Equal(rUTF.Bundle(), rGB.Bundle()) {
+		t.Errorf("GB18030 and UTF-8 bundles differ:\n%s\n%s", rUTF.Bundle(), rGB.Bundle())
 	}
 
 	p := patientOf(t, rUTF)

@@ -89,7 +89,7 @@ func TestZSegments(t *testing.T) {
 		r := mustMap(t, parse(t, raw), cfg)
 		for _, want := range []string{`"url":"` + sdBase + `contracted-organization","valueString":"上海市浦东新区人民医院"`,
 			`"url":"` + sdBase + `family-doctor-team","valueString":"T05"`} {
-			if !bytes.Contains(r.Bundle, []byte(want)) {
+			if !bytes.Contains(r.Bundle(), []byte(want)) {
 				t.Errorf("conditional %v: Bundle lacks %s", conditional, want)
 			}
 		}
@@ -107,10 +107,10 @@ func TestZSegmentsIgnored(t *testing.T) {
 		{Senders: map[string]Sender{"SQ-CHC-01": {DefaultSystem: "urn:fhirgw:v2:id:SQ-CHC-01"}}},
 	} {
 		r := mustMap(t, parse(t, raw), cfg)
-		if !bytes.Equal(r.Bundle, plain.Bundle) {
+		if !bytes.Equal(r.Bundle(), plain.Bundle()) {
 			t.Errorf("%+v: Bundle differs from the unconfigured one", cfg.Senders)
 		}
-		if bytes.Contains(r.Bundle, []byte(`"extension"`)) {
+		if bytes.Contains(r.Bundle(), []byte(`"extension"`)) {
 			t.Errorf("%+v: Bundle has extensions", cfg.Senders)
 		}
 	}
@@ -124,8 +124,8 @@ func TestZSegmentsIgnored(t *testing.T) {
 	if got := extensions(patientOf(t, r).Extension); len(got) != 5 || got[0].value != "310115SL0031877" {
 		t.Errorf("A28 Patient extensions %v", got)
 	}
-	if bytes.Contains(r.Bundle, []byte("family-doctor-team")) {
-		t.Errorf("A28 Bundle carries ZPV: %s", r.Bundle)
+	if bytes.Contains(r.Bundle(), []byte("family-doctor-team")) {
+		t.Errorf("A28 Bundle carries ZPV: %s", r.Bundle())
 	}
 
 	// A merge leaves its Patients alone: the receiver combines them with stored ones.
@@ -142,7 +142,7 @@ func TestZSegmentsIgnored(t *testing.T) {
 	// A resource type the mapper does not support takes nothing, and breaks nothing.
 	odd := Config{Senders: map[string]Sender{"SQ-CHC-01": {ZSegments: map[string]ZSegment{
 		"ZPV": {Resource: "Observation", Fields: []ZField{{Field: 2, URL: sdBase + "team"}}}}}}}
-	if r := mustMap(t, parse(t, raw), odd); !bytes.Equal(r.Bundle, plain.Bundle) {
+	if r := mustMap(t, parse(t, raw), odd); !bytes.Equal(r.Bundle(), plain.Bundle()) {
 		t.Errorf("unsupported resource changed the Bundle")
 	}
 }
