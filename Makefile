@@ -7,7 +7,7 @@ FHIR_PKG  := hl7.fhir.r4.examples
 FHIR_VER  := 4.0.1
 FHIR_DIR  := .cache/fhir/$(FHIR_PKG)-$(FHIR_VER)
 
-.PHONY: all build run test fhir-examples generate bench bench-go bench-load bench-load-run bench-search bench-writecost fuzz clean
+.PHONY: all build run test fhir-examples generate bench bench-go bench-load bench-load-run bench-search bench-writecost bench-mllp fuzz clean
 
 all: build
 
@@ -61,6 +61,20 @@ bench-search: build
 	./$(BIN) serve --http-addr 127.0.0.1:8091 --mllp-addr '' --database-url '$(BENCH_DB)' --log-level warn & echo $$! > .bench.pid; sleep 3; \
 	./$(BIN) bench search --target $(BENCH_URL) --patients 50000 --duration 20s --concurrency 1 --total none; \
 	kill $$(cat .bench.pid); rm -f .bench.pid
+
+# MLLP ingestion figure on a fresh PostgreSQL database over its Unix socket, then the
+# least PostgreSQL can spend writing what that run wrote (testdata/bench/pg-floor.sql,
+# run as the superuser postgres: it reads the backend's CPU time from /proc).
+MLLP_DB   := fhirgw_mllp_bench
+MLLP_ARGS ?= --connections 8 --duration 20s
+bench-mllp: build
+	psql -h /var/run/postgresql -U postgres -qc 'DROP DATABASE IF EXISTS $(MLLP_DB)' -c 'CREATE DATABASE $(MLLP_DB)' postgres
+	./$(BIN) serve --http-addr 127.0.0.1:8092 --mllp-addr 127.0.0.1:2592 --log-level warn \
+	  --database-url 'postgres://postgres@/$(MLLP_DB)?host=/var/run/postgresql&sslmode=disable' & echo $$! > .bench.pid; sleep 3; \
+	./$(BIN) bench mllp --target 127.0.0.1:2592 --metrics-url http://127.0.0.1:8092/metrics $(MLLP_ARGS); \
+	kill $$(cat .bench.pid); wait; rm -f .bench.pid
+	psql -h /var/run/postgresql -U postgres -d $(MLLP_DB) -qf testdata/bench/pg-floor.sql
+	psql -h /var/run/postgresql -U postgres -qc 'DROP DATABASE $(MLLP_DB) WITH (FORCE)' postgres
 
 bench-writecost:
 	$(GO) test -run '^$$' -bench WriteCost -benchtime 200x ./conformance/loadgen

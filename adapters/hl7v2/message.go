@@ -79,7 +79,7 @@ func Parse(data []byte, opts ...Option) (*Message, error) {
 	if len(text) < 3 || string(text[:3]) != "MSH" {
 		reason := "message does not start with an MSH segment"
 		if len(text) >= 3 && (string(text[:3]) == "FHS" || string(text[:3]) == "BHS") {
-			reason = "batch header " + string(text[:3]) + " where MSH was expected; use SplitBatch"
+			reason = "batch header " + string(text[:3]) + " where MSH was expected: a batch must be split into its messages"
 		}
 		// The missing first MSH is what ERR-2 points at.
 		return nil, &ParseError{Segment: "MSH", Sequence: 1, Index: 1, Code: CodeSegmentSequence, Reason: reason}
@@ -183,7 +183,7 @@ func (m *Message) checkSegment(seg []byte, pos int) *ParseError {
 		case "MSH", "FHS", "BHS", "BTS", "FTS":
 			id := string(seg[:3])
 			return &ParseError{Segment: id, Sequence: m.occurrence(id), Index: seq, Position: pos, Code: CodeSegmentSequence,
-				Reason: "batch or second message inside a message; use SplitBatch"}
+				Reason: "batch or second message inside a message: one message is expected"}
 		}
 	}
 	return nil

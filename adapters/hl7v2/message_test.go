@@ -34,7 +34,7 @@ func TestDelimiters(t *testing.T) {
 		{name: "empty MSH-2", msg: "MSH||A", wantErr: "MSH-2"},
 		{name: "long MSH-2", msg: "MSH|^~\\&#$|A", wantErr: "MSH-2"},
 		{name: "no MSH", msg: "PID|1", wantErr: "does not start with an MSH"},
-		{name: "batch", msg: "FHS|^~\\&\rMSH|^~\\&|A", wantErr: "SplitBatch"},
+		{name: "batch", msg: "FHS|^~\\&\rMSH|^~\\&|A", wantErr: "where MSH was expected"},
 		{name: "too short", msg: "MSH", wantErr: "MSH-1"},
 	}
 	for _, tt := range tests {

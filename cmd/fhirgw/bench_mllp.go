@@ -23,6 +23,7 @@ import (
 
 	"github.com/shch/fhirgw/adapters/hl7v2"
 	"github.com/shch/fhirgw/adapters/mllp"
+	"github.com/shch/fhirgw/conformance/loadgen"
 )
 
 // benchTemplates are the corpus messages the MLLP benchmark varies, by kind: messages
@@ -144,6 +145,7 @@ type mllpBenchResult struct {
 	lat                           []time.Duration
 	elapsed                       time.Duration
 	peakRSS                       float64
+	cpuSeconds                    float64 // the gateway's CPU over the run; 0 when unknown
 }
 
 func benchMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -155,7 +157,7 @@ func benchMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rate := fs.Float64("rate", 0, "messages per second over all connections, evenly paced; 0: as fast as the ACKs come")
 	mix := fs.String("mix", "adt:1,oru:1", "message kinds and weights")
 	corpusDir := fs.String("corpus", "testdata/hl7v2/messages", "directory of the template messages")
-	metricsURL := fs.String("metrics-url", "http://127.0.0.1:8080/metrics", "the gateway's /metrics, read for peak RSS; empty: skip")
+	metricsURL := fs.String("metrics-url", "http://127.0.0.1:8080/metrics", "the gateway's /metrics, read for peak RSS and CPU time; empty: skip")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -215,7 +217,7 @@ func runMLLPBench(ctx context.Context, f *messageFactory, target string, conns i
 			t := time.NewTicker(250 * time.Millisecond)
 			defer t.Stop()
 			for {
-				if v, err := residentBytes(metricsURL); err == nil && uint64(v) > peak.Load() {
+				if v, err := metricValue(ctx, metricsURL, "process_resident_memory_bytes"); err == nil && uint64(v) > peak.Load() {
 					peak.Store(uint64(v))
 				}
 				select {
@@ -229,6 +231,7 @@ func runMLLPBench(ctx context.Context, f *messageFactory, target string, conns i
 		close(rssDone)
 	}
 
+	cpu0, cpuErr := metricValue(ctx, metricsURL, "process_cpu_seconds_total")
 	start := time.Now()
 	var wg sync.WaitGroup
 	var dialErr atomic.Pointer[error]
@@ -304,6 +307,9 @@ func runMLLPBench(ctx context.Context, f *messageFactory, target string, conns i
 	cancel()
 	<-rssDone
 	res.peakRSS = float64(peak.Load())
+	if cpu1, err := metricValue(context.WithoutCancel(ctx), metricsURL, "process_cpu_seconds_total"); err == nil && cpuErr == nil {
+		res.cpuSeconds = cpu1 - cpu0
+	}
 	if p := dialErr.Load(); p != nil && res.acked == 0 {
 		return nil, fmt.Errorf("bench mllp: connect to %s: %w", target, *p)
 	}
@@ -334,21 +340,15 @@ func printMLLPBench(w io.Writer, conns int, rate float64, r *mllpBenchResult) {
 	fmt.Fprintf(w, "mllp c=%d rate=%s: %d acked in %.1fs = %.0f msgs/s  ACK p50 %.2fms p95 %.2fms p99 %.2fms  codes %s  errors %d  control-id mismatches %d  peak RSS %.0f MB\n",
 		conns, mode, r.acked, r.elapsed.Seconds(), float64(r.acked)/r.elapsed.Seconds(), pct(0.50), pct(0.95), pct(0.99),
 		strings.Join(codes, " "), r.errs, r.mismatched, r.peakRSS/(1<<20))
+	if r.cpuSeconds > 0 && r.acked > 0 {
+		fmt.Fprintf(w, "gateway CPU %.1fs = %.2f ms per acknowledged message\n", r.cpuSeconds, r.cpuSeconds*1000/float64(r.acked))
+	}
 }
 
-// residentBytes reads process_resident_memory_bytes from a Prometheus text endpoint.
-func residentBytes(url string) (float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
+// metricValue reads one sample of the gateway's /metrics; an empty URL reads nothing.
+func metricValue(ctx context.Context, url, name string) (float64, error) {
+	if url == "" {
+		return 0, errors.New("no metrics URL")
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes in %s", url)
+	return loadgen.MetricValue(ctx, http.DefaultClient, url, name)
 }

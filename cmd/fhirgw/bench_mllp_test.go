@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/shch/fhirgw/adapters/hl7v2"
@@ -64,6 +68,33 @@ func TestMessageFactory(t *testing.T) {
 	for _, bad := range []string{"adt", "xyz:1", "adt:-1", "adt:0"} {
 		if _, err := newMessageFactory("../../testdata/hl7v2/messages", bad, "T-"); err == nil {
 			t.Errorf("mix %q: no error", bad)
+		}
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"+
+			"# TYPE process_cpu_seconds_total counter\n"+
+			"process_cpu_seconds_total_extra 9\n"+
+			"process_cpu_seconds_total 12.5\n"+
+			"process_resident_memory_bytes 5.2e+07\n")
+	}))
+	defer srv.Close()
+	tests := []struct {
+		url, name string
+		want      float64
+		wantErr   bool
+	}{
+		{srv.URL, "process_cpu_seconds_total", 12.5, false},
+		{srv.URL, "process_resident_memory_bytes", 5.2e7, false},
+		{srv.URL, "go_goroutines", 0, true},
+		{"", "process_cpu_seconds_total", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := metricValue(context.Background(), tt.url, tt.name)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("metricValue(%q, %q) = %v, %v; want %v, error %v", tt.url, tt.name, got, err, tt.want, tt.wantErr)
 		}
 	}
 }

@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			t := time.NewTicker(250 * time.Millisecond)
 			defer t.Stop()
 			for {
-				if v, err := residentMemory(ctx, client, cfg.MetricsURL); err == nil && uint64(v) > peak.Load() {
+				if v, err := MetricValue(ctx, client, cfg.MetricsURL, "process_resident_memory_bytes"); err == nil && uint64(v) > peak.Load() {
 					peak.Store(uint64(v))
 				}
 				select {
@@ -270,8 +270,9 @@ func seed(ctx context.Context, c *http.Client, base string, n int) ([]string, er
 	return ids, nil
 }
 
-// residentMemory reads process_resident_memory_bytes from a Prometheus text endpoint.
-func residentMemory(ctx context.Context, c *http.Client, url string) (float64, error) {
+// MetricValue reads one unlabelled sample, such as process_resident_memory_bytes,
+// from a Prometheus text endpoint.
+func MetricValue(ctx context.Context, c *http.Client, url, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return 0, err
@@ -283,9 +284,12 @@ func residentMemory(ctx context.Context, c *http.Client, url string) (float64, e
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, fmt.Errorf("no process_resident_memory_bytes in %s", url)
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read %s: %w", url, err)
+	}
+	return 0, fmt.Errorf("no %s in %s", name, url)
 }

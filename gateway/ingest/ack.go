@@ -18,6 +18,7 @@ const (
 	codeUnsupportedEvent        = 201
 	codeUnsupportedProcessingID = 202
 	codeUnsupportedVersion      = 203
+	codeUnknownKey              = 204 // e.g. the prior patient of a merge is not known
 	codeDuplicateKey            = 205
 	codeInternalError           = hl7v2.CodeInternalError // 207
 )
@@ -194,7 +195,7 @@ func (p *Pipeline) writeACK(j *job, code string, f *failure, errs []errDetail, a
 	msh := []hl7v2.Value{
 		raw(5), raw(6), raw(3), raw(4), // MSH-3..6: receiver becomes sender
 		hl7v2.Text(p.cfg.Now().Format("20060102150405.000-0700")), nil,
-		hl7v2.Components(hl7v2.Text("ACK"), trigger, hl7v2.Text("ACK")),
+		ackType(trigger, version),
 		hl7v2.Text(newControlID()), orDefault(11, "P"), orDefault(12, version),
 		nil, nil, nil, nil, // MSH-13..16
 		nil, raw(18), // MSH-17, MSH-18
@@ -207,11 +208,13 @@ func (p *Pipeline) writeACK(j *job, code string, f *failure, errs []errDetail, a
 	}
 	b := hl7v2.NewBuilder(d)
 	b.Add("MSH", msh...)
-	text := ""
-	if f != nil {
-		text = f.reason
+	// MSA-3 (text message, kept for older receivers) only on a negative ACK: a commit
+	// accept says nothing yet about what the application will make of the message.
+	msa := []hl7v2.Value{hl7v2.Text(code), raw(10)}
+	if f != nil && code != "AA" && code != "CA" {
+		msa = append(msa, hl7v2.Text(f.reason))
 	}
-	b.Add("MSA", hl7v2.Text(code), raw(10), hl7v2.Text(text))
+	b.Add("MSA", msa...)
 	old := version < "2.5" // "2.3", "2.3.1", "2.4" order before "2.5"
 	for _, e := range errs {
 		cond := hl7v2.Components(hl7v2.Text(strconv.Itoa(e.Code)), hl7v2.Text(conditionText[e.Code]), hl7v2.Text("HL70357"))
@@ -229,6 +232,16 @@ func (p *Pipeline) writeACK(j *job, code string, f *failure, errs []errDetail, a
 		b.Add("ERR", eld, loc, cond, hl7v2.Text(e.Severity), appCode, nil, nil, hl7v2.Text(e.Text))
 	}
 	return b.Bytes()
+}
+
+// ackType is MSH-9 of an ACK: ACK^trigger^ACK, without the message structure
+// (MSH-9.3) before v2.3.1, which had none.
+func ackType(trigger hl7v2.Value, version string) hl7v2.Value {
+	switch version {
+	case "2.1", "2.2", "2.3":
+		return hl7v2.Components(hl7v2.Text("ACK"), trigger)
+	}
+	return hl7v2.Components(hl7v2.Text("ACK"), trigger, hl7v2.Text("ACK"))
 }
 
 // encodeLike encodes the UTF-8 ACK in the character set the message came in, so that

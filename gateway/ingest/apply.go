@@ -1,17 +1,21 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/shch/fhirgw/adapters/hl7v2"
 	"github.com/shch/fhirgw/gateway/interaction"
 	"github.com/shch/fhirgw/gateway/outcome"
 	"github.com/shch/fhirgw/gateway/store"
+	"github.com/shch/fhirgw/mappers/v2fhir"
 )
 
 // maxAttempts bounds how often apply runs again after losing a race (a resource
@@ -48,6 +52,42 @@ func (p *Pipeline) apply(ctx context.Context, j *job) (Outcome, *failure) {
 	return Outcome{MessageID: a.msg.ID, Status: a.msg.Status, Reason: a.msg.Reason}, nil
 }
 
+// sameMessage reports whether two messages with one sender and control id are copies
+// of one another: the same bytes, apart from the segment terminators (CR, LF or CRLF,
+// a trailing one or not), a byte order mark and MSH-7, which some senders stamp
+// afresh when they resend.
+func sameMessage(a, b []byte) bool {
+	sa, sb := messageSegments(a), messageSegments(b)
+	if len(sa) != len(sb) || len(sa) == 0 {
+		return len(sa) == len(sb) && bytes.Equal(a, b)
+	}
+	for i := 1; i < len(sa); i++ {
+		if !bytes.Equal(sa[i], sb[i]) {
+			return false
+		}
+	}
+	return bytes.Equal(withoutMSH7(sa[0]), withoutMSH7(sb[0]))
+}
+
+// messageSegments splits raw ER7 into its non-empty segments.
+func messageSegments(raw []byte) [][]byte {
+	raw = bytes.TrimPrefix(raw, []byte("\xEF\xBB\xBF"))
+	return bytes.FieldsFunc(raw, func(r rune) bool { return r == '\r' || r == '\n' })
+}
+
+// withoutMSH7 returns an MSH segment with field 7 left out.
+func withoutMSH7(msh []byte) []byte {
+	if len(msh) < 4 {
+		return msh
+	}
+	sep := []byte{msh[3]}
+	fields := bytes.SplitN(msh, sep, 8) // MSH, MSH-2, MSH-3 ... MSH-7, the rest
+	if len(fields) < 8 {
+		return msh
+	}
+	return bytes.Join(append(fields[:6:6], fields[7]), sep)
+}
+
 // transient reports whether running the transaction again may succeed.
 func transient(err error) bool {
 	var f *failure
@@ -82,6 +122,11 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 			if dup.ID == rec.ID {
 				a.again = true
 				rec.Status = store.MessageApplied
+			} else if !sameMessage(dup.Raw, rec.Raw) {
+				// Another message under a control id the sender already used: applying
+				// it would be as wrong as dropping it, so it waits for someone to look.
+				r := fmt.Sprintf("control id %s was already used by message %s, which differs from this one", rec.ControlID, dup.ID)
+				return &failure{ack: "AE", reason: r, err: errDetail{Segment: "MSH", Sequence: 1, Field: 10, Code: codeDuplicateKey, Severity: "E", Text: r}}
 			} else {
 				a.dupOf = dup.ID
 				rec.Status = store.MessageDuplicate
@@ -109,7 +154,7 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 		j.result.Warnings = append(j.result.Warnings, mg.warnings...)
 		var resources []string
 		if len(plan.entries) > 0 {
-			if resources, err = p.applyEntries(ctx, tx, plan.entries); err != nil {
+			if resources, err = p.applyEntries(ctx, tx, j, plan.entries); err != nil {
 				return err
 			}
 			if err := tx.SetEventTimes(ctx, plan.keys, rec.EventTime); err != nil {
@@ -130,10 +175,11 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 	return a, err
 }
 
-// applyFailure turns a failed Bundle entry into a failure without patient data: the
+// applyFailure turns a failed entry into a failure without patient data: the
 // OperationOutcome's codes and element paths, not its diagnostics (which may quote
-// values).
-func applyFailure(oe *outcome.Error) *failure {
+// values). ERR-2 names the segment the failed entry's resource was mapped from, and
+// ERR-3 says what kind of failure it was.
+func (p *Pipeline) applyFailure(j *job, entries []interaction.TxEntry, oe *outcome.Error) *failure {
 	var parts []string
 	for _, is := range oe.Issues {
 		s := is.Code
@@ -147,7 +193,52 @@ func applyFailure(oe *outcome.Error) *failure {
 		r += ": " + strings.Join(parts, "; ")
 	}
 	r = "cannot apply: " + r
-	return &failure{ack: "AE", reason: r, err: errDetail{Code: codeInternalError, Severity: "E", Text: r}}
+	d := errDetail{Code: applyErrorCode(oe.Status), Severity: "E", Text: r}
+	if src, ok := failedSource(j, entries, oe); ok {
+		d.Segment, d.Sequence = src.Segment, src.Sequence
+	}
+	return &failure{ack: "AE", reason: r, err: d}
+}
+
+// applyErrorCode is the HL7 table 0357 code for a FHIR status refusing an entry.
+func applyErrorCode(status int) int {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		return hl7v2.CodeDataTypeError // a value the resource cannot hold
+	case http.StatusNotFound:
+		return codeUnknownKey // a reference or conditional match finds nothing
+	case http.StatusPreconditionFailed:
+		return codeDuplicateKey // a conditional match finds several resources
+	}
+	return codeInternalError
+}
+
+// failedSource finds the mapped resource of the entry an OperationOutcome blames
+// ("Bundle.entry[3]..."), which knows the segment it came from.
+func failedSource(j *job, entries []interaction.TxEntry, oe *outcome.Error) (v2fhir.Entry, bool) {
+	if j == nil || j.result == nil {
+		return v2fhir.Entry{}, false
+	}
+	for _, is := range oe.Issues {
+		for _, expr := range is.Expression {
+			rest, ok := strings.CutPrefix(expr, "Bundle.entry[")
+			if !ok {
+				continue
+			}
+			n, _, _ := strings.Cut(rest, "]")
+			i, err := strconv.Atoi(n)
+			if err != nil || i < 0 || i >= len(entries) {
+				continue
+			}
+			id := strings.TrimPrefix(entries[i].FullURL, "urn:uuid:")
+			for _, e := range j.result.Resources {
+				if e.ID == id && e.Segment != "" {
+					return e, true
+				}
+			}
+		}
+	}
+	return v2fhir.Entry{}, false
 }
 
 // warningNote lists the codes and places of mapping warnings (never their text, which
@@ -175,12 +266,12 @@ func warningNote(j *job) []string {
 // applyEntries writes entries in tx as a transaction and returns the versions
 // written ("Patient/abc/_history/2"). An entry the transaction refuses is a
 // *failure.
-func (p *Pipeline) applyEntries(ctx context.Context, tx store.Tx, entries []interaction.TxEntry) ([]string, error) {
+func (p *Pipeline) applyEntries(ctx context.Context, tx store.Tx, j *job, entries []interaction.TxEntry) ([]string, error) {
 	locs, err := p.svc.ApplyEntries(ctx, tx, entries)
 	if err != nil {
 		var oe *outcome.Error
 		if errors.As(err, &oe) && !transient(oe) {
-			return nil, applyFailure(oe)
+			return nil, p.applyFailure(j, entries, oe)
 		}
 		return nil, err
 	}

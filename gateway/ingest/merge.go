@@ -19,10 +19,6 @@ import (
 	"github.com/shch/fhirgw/mappers/v2fhir"
 )
 
-// codeUnknownKey is table 0357's "unknown key identifier": the prior patient of a
-// merge is not known.
-const codeUnknownKey = 204
-
 // maxReplacedBy bounds how many replaced-by links are followed, in case stored
 // Patients link in a circle.
 const maxReplacedBy = 16
@@ -214,7 +210,7 @@ func (p *Pipeline) mergeOne(ctx context.Context, tx store.Tx, j *job, mg v2fhir.
 	if err != nil {
 		return nil, "", err
 	}
-	locs, err := p.applyEntries(ctx, tx, append(entries, moved...))
+	locs, err := p.applyEntries(ctx, tx, nil, append(entries, moved...))
 	if err != nil {
 		return nil, "", err
 	}

@@ -116,9 +116,6 @@ func New(st store.Store, svc *interaction.Service, cfg Config) *Pipeline {
 // Process stores, applies and acknowledges one message. It never returns without an
 // ACK.
 func (p *Pipeline) Process(ctx context.Context, in Inbound) Outcome {
-	if in.Charset == "" {
-		in.Charset = p.cfg.ChannelCharsets[in.Channel]
-	}
 	return p.run(ctx, in, nil)
 }
 
@@ -131,7 +128,9 @@ func (p *Pipeline) Replay(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("ingest: replay %s: %w", id, err)
 	}
-	in := Inbound{Channel: m.Channel, Raw: m.Raw, Charset: p.cfg.ChannelCharsets[m.Channel]}
+	// The transport's charset, when it named one, as on arrival; else the channel's
+	// as configured now, which may be the fix the replay is for.
+	in := Inbound{Channel: m.Channel, Raw: m.Raw, Charset: m.Charset}
 	return p.run(ctx, in, &m), nil
 }
 
@@ -161,8 +160,11 @@ type job struct {
 
 func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Outcome {
 	j := &job{in: in, prev: prev}
-	j.rec = store.Message{Channel: in.Channel, Raw: bytes.Clone(in.Raw), Attempts: 1,
+	j.rec = store.Message{Channel: in.Channel, Raw: bytes.Clone(in.Raw), Attempts: 1, Charset: in.Charset,
 		Received: p.cfg.Now().UTC().Truncate(time.Microsecond)}
+	if j.in.Charset == "" {
+		j.in.Charset = p.cfg.ChannelCharsets[in.Channel]
+	}
 	if prev != nil {
 		j.rec = *prev
 		j.rec.Attempts = prev.Attempts + 1
@@ -245,6 +247,11 @@ func (p *Pipeline) header(j *job) {
 		}
 	}
 	j.rec.EventTime = p.eventTime(h)
+	if j.rec.EventTime.After(j.rec.Received.Add(futureEventSlack)) {
+		// A clock set years wrong (or a test message stamped 2029) would otherwise
+		// become the resources' watermark and make every real update after it stale.
+		j.rec.EventTime = j.rec.Received
+	}
 }
 
 // eventTime returns EVN-2, else MSH-7, or zero when neither is a valid time.
@@ -262,6 +269,11 @@ func (p *Pipeline) eventTime(h *hl7v2.Message) time.Time {
 }
 
 var chinaStandardTime = time.FixedZone("CST", 8*3600)
+
+// futureEventSlack is how far after its arrival a message's event time is believed:
+// senders' clocks run a few minutes off, and ordering by their times is still right
+// then; beyond it the time is taken as wrong and the arrival used instead.
+const futureEventSlack = 24 * time.Hour
 
 // check refuses messages whose header the gateway does not accept.
 func (p *Pipeline) check(j *job) *failure {
@@ -320,6 +332,14 @@ func (p *Pipeline) mapMessage(j *job) *failure {
 // record stores a message that was not applied, in a transaction of its own (the one
 // that tried to apply it, if any, was rolled back).
 func (p *Pipeline) record(ctx context.Context, j *job, f *failure) Outcome {
+	if prev := j.prev; prev != nil && (prev.Status == store.MessageApplied || prev.Status == store.MessageDuplicate) {
+		// A replay never takes back what a message already did: its resources stay,
+		// and so must its status and links, or the resources would be orphaned and a
+		// resend of the message no longer recognised as one. The attempt is answered,
+		// not recorded.
+		return Outcome{MessageID: prev.ID, Status: prev.Status,
+			Reason: "replay failed, the message stays " + prev.Status + ": " + f.reason}
+	}
 	rec := j.rec
 	rec.Status = store.MessageError
 	if f.ack == "AR" {

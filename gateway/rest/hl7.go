@@ -140,6 +140,7 @@ type messageJSON struct {
 	Reason    string     `json:"reason,omitempty"`
 	Resources []string   `json:"resources"`
 	Attempts  int        `json:"attempts"`
+	Charset   string     `json:"charset,omitempty"` // the transport's, when it named one
 }
 
 // messageDetailJSON adds the content: Raw (base64 in JSON) and, when it can be
@@ -152,7 +153,7 @@ type messageDetailJSON struct {
 
 func toMessageJSON(m store.Message) messageJSON {
 	j := messageJSON{ID: m.ID, Channel: m.Channel, Sender: m.Sender, ControlID: m.ControlID, Type: m.Type,
-		Received: m.Received.UTC(), Status: m.Status, Reason: m.Reason, Resources: m.Resources, Attempts: m.Attempts}
+		Received: m.Received.UTC(), Status: m.Status, Reason: m.Reason, Resources: m.Resources, Attempts: m.Attempts, Charset: m.Charset}
 	if !m.EventTime.IsZero() {
 		t := m.EventTime.UTC()
 		j.EventTime = &t
@@ -253,13 +254,17 @@ func (s *Server) hl7Read(c echo.Context) error {
 	if err != nil {
 		return outcome.New(http.StatusInternalServerError, "exception", "reading the message failed")
 	}
-	return c.JSON(http.StatusOK, messageDetailJSON{messageJSON: toMessageJSON(m), Raw: m.Raw, Text: messageText(m.Raw)})
+	return c.JSON(http.StatusOK, messageDetailJSON{messageJSON: toMessageJSON(m), Raw: m.Raw, Text: messageText(m.Raw, m.Charset)})
 }
 
-// messageText decodes a message to UTF-8 text as the parser does (MSH-18 or detection);
-// empty when that fails or would lose characters.
-func messageText(raw []byte) string {
-	if msg, err := hl7v2.Parse(raw); err == nil && !msg.Lossy() {
+// messageText decodes a message to UTF-8 text as the parser does (charset, else MSH-18
+// or detection); empty when that fails or would lose characters.
+func messageText(raw []byte, charset string) string {
+	var opts []hl7v2.Option
+	if charset != "" {
+		opts = append(opts, hl7v2.WithCharset(charset))
+	}
+	if msg, err := hl7v2.Parse(raw, opts...); err == nil && !msg.Lossy() {
 		return string(msg.Bytes())
 	}
 	if utf8.Valid(raw) {
@@ -287,5 +292,5 @@ func (s *Server) hl7Replay(c echo.Context) error {
 		return outcome.New(http.StatusInternalServerError, "exception", "reading the message to replay failed")
 	}
 	return c.JSON(http.StatusOK, outcomeJSON{MessageID: out.MessageID, Status: out.Status, Code: out.Code,
-		AppCode: out.AppCode, Reason: out.Reason, ACK: messageText(out.ACK)})
+		AppCode: out.AppCode, Reason: out.Reason, ACK: messageText(out.ACK, "")})
 }

@@ -465,6 +465,10 @@ type Message struct {
 	Status    string    // MessageApplied, MessageError, MessageRejected or MessageDuplicate
 	Reason    string    // why it failed (the ERR text); never patient data
 	Raw       []byte    // the bytes exactly as received
+	// Charset is the character set the message was received with when the transport
+	// named one (an HTTP charset parameter, a file ingested with --charset); empty
+	// otherwise. Stored on insert and kept.
+	Charset string
 	// Resources lists the versions the message produced ("Patient/abc/_history/3").
 	Resources []string
 	Attempts  int   // 1 + the number of replays; PutMessage stores 1 when zero
@@ -474,8 +478,8 @@ type Message struct {
 // MessageQuery selects messages for a listing. Empty fields do not filter.
 type MessageQuery struct {
 	Status  string
-	Sender  string
-	Type    string // exact, "ADT^A01"
+	Sender  string // "HIS^FAC", or "HIS" for every facility of HIS
+	Type    string // "ADT^A01", or "ADT" for every ADT
 	Channel string
 	Since   time.Time // Received >= Since
 	Until   time.Time // Received < Until

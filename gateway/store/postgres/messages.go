@@ -26,8 +26,8 @@ WHERE sender = $1 AND control_id = $2 AND status = 'applied' AND control_id <> '
 
 	// upsertMessage inserts a message or, when its id exists, records a new outcome
 	// ($12 attempts: zero keeps the stored count, or stores 1 for a new message).
-	upsertMessage = `INSERT INTO messages (id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, GREATEST($12::integer, 1))
+	upsertMessage = `INSERT INTO messages (id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, charset)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, GREATEST($12::integer, 1), $13)
 ON CONFLICT (id) DO UPDATE SET status = excluded.status, reason = excluded.reason, resources = excluded.resources,
 attempts = CASE WHEN $12::integer > 0 THEN $12::integer ELSE messages.attempts END
 RETURNING ` + messageColumns
@@ -161,7 +161,7 @@ func (t *tx) putMessage(ctx context.Context, m store.Message) (store.Message, er
 		resources = []string{}
 	}
 	out, err := scanMessage(t.tx.QueryRow(ctx, upsertMessage, m.ID, m.Channel, m.Sender, m.ControlID, m.Type,
-		eventTime, sqlsearch.Micros(m.Received), m.Status, m.Reason, raw, resources, int32(min(max(m.Attempts, 0), 1<<30))))
+		eventTime, sqlsearch.Micros(m.Received), m.Status, m.Reason, raw, resources, int32(min(max(m.Attempts, 0), 1<<30)), m.Charset))
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation {

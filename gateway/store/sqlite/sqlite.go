@@ -124,9 +124,10 @@ func dsn(path string, o options, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
-	// NORMAL is durable across application crashes in WAL mode; only a power loss can
-	// lose the last transactions, which is the usual trade-off for WAL.
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL: a commit is on disk before it returns, as PostgreSQL's is. NORMAL would
+	// survive a crash of the process but not of the machine, and the gateway answers
+	// 201 and AA only for what is committed.
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "cache_size(-16000)")
 	if readOnly {

@@ -9,7 +9,7 @@ import (
 
 // MessageColumns are the columns of the messages table that message listings select,
 // in the order both backends scan them.
-const MessageColumns = "id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, seq"
+const MessageColumns = "id, channel, sender, control_id, type, event_time, received, status, reason, raw, resources, attempts, seq, charset"
 
 // BuildListMessages translates a message listing, newest first. It asks for one row
 // more than the page, to know whether another page follows, and returns the page size.
@@ -24,11 +24,21 @@ func BuildListMessages(d Dialect, q store.MessageQuery) (Statement, int) {
 	if q.Status != "" {
 		add("status =", q.Status)
 	}
+	// A value without a component separator also matches the values it is the first
+	// component of ("ADT" every "ADT^…"): a range, which the column's index answers
+	// under the binary collation both stores use ('_' follows '^').
+	addHead := func(col, v string) {
+		if strings.Contains(v, "^") {
+			add(col+" =", v)
+			return
+		}
+		where = append(where, fmt.Sprintf("(%s = %s OR (%s >= %s AND %s < %s))", col, b.arg(v), col, b.arg(v+"^"), col, b.arg(v+"_")))
+	}
 	if q.Sender != "" {
-		add("sender =", q.Sender)
+		addHead("sender", q.Sender)
 	}
 	if q.Type != "" {
-		add("type =", q.Type)
+		addHead("type", q.Type)
 	}
 	if q.Channel != "" {
 		add("channel =", q.Channel)
@@ -61,7 +71,7 @@ func ScanMessage[R any](scan func(dest ...any) error, decode func(R) ([]string, 
 	var received int64
 	var resources R
 	if err := scan(&m.ID, &m.Channel, &m.Sender, &m.ControlID, &m.Type, &eventTime, &received,
-		&m.Status, &m.Reason, &m.Raw, &resources, &m.Attempts, &m.Seq); err != nil {
+		&m.Status, &m.Reason, &m.Raw, &resources, &m.Attempts, &m.Seq, &m.Charset); err != nil {
 		return store.Message{}, err
 	}
 	if eventTime != nil {

@@ -58,7 +58,7 @@ func messageRow(id string, eventTime *int64, raw []byte, resources string, seq i
 		r = raw
 	}
 	return []any{id, "mllp", "HIS", "C" + id, "ADT^A01", et, int64(1_700_000_000_000_000),
-		store.MessageApplied, "", r, resources, 1, seq}
+		store.MessageApplied, "", r, resources, 1, seq, "GB18030"}
 }
 
 func TestScanMessagePage(t *testing.T) {
@@ -119,7 +119,7 @@ func TestScanMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !m.EventTime.Equal(time.UnixMicro(us)) || m.EventTime.Location() != time.UTC || string(m.Raw) != "MSH|" ||
-		!slices.Equal(m.Resources, []string{"Patient/p/_history/1"}) || m.Attempts != 1 || m.Seq != 7 || m.ControlID != "Cm1" {
+		!slices.Equal(m.Resources, []string{"Patient/p/_history/1"}) || m.Attempts != 1 || m.Seq != 7 || m.ControlID != "Cm1" || m.Charset != "GB18030" {
 		t.Errorf("first row read as %+v", m)
 	}
 	r.Next()

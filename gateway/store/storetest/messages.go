@@ -58,7 +58,8 @@ func sameMessage(a, b store.Message) bool {
 	return a.ID == b.ID && a.Channel == b.Channel && a.Sender == b.Sender && a.ControlID == b.ControlID &&
 		a.Type == b.Type && a.EventTime.Equal(b.EventTime) && a.Received.Equal(b.Received) &&
 		a.Status == b.Status && a.Reason == b.Reason && bytes.Equal(a.Raw, b.Raw) &&
-		slices.Equal(a.Resources, b.Resources) && a.Attempts == b.Attempts && a.Seq == b.Seq
+		slices.Equal(a.Resources, b.Resources) && a.Attempts == b.Attempts && a.Seq == b.Seq &&
+		a.Charset == b.Charset
 }
 
 func testMessagePutRead(t *testing.T, s store.Store) {
@@ -70,7 +71,7 @@ func testMessagePutRead(t *testing.T, s store.Store) {
 	in := store.Message{
 		Channel: "mllp", Sender: "HIS^人民医院", ControlID: "MSG00001", Type: "ADT^A01",
 		EventTime: eventTime, Received: received, Status: store.MessageApplied, Raw: raw,
-		Resources: []string{"Patient/p1/_history/1", "Encounter/e1/_history/1"},
+		Resources: []string{"Patient/p1/_history/1", "Encounter/e1/_history/1"}, Charset: "GB18030",
 	}
 	var first store.Message
 	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
@@ -169,7 +170,7 @@ func testMessageOutcomeUpdate(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	raw := adtGB18030(t, "MSG00002")
 	orig := putMessage(t, s, store.Message{Channel: "mllp", Sender: "HIS^人民医院", ControlID: "MSG00002", Type: "ADT^A01",
-		Received: base, Status: store.MessageError, Reason: "PID-3 missing", Raw: raw})
+		Received: base, Status: store.MessageError, Reason: "PID-3 missing", Raw: raw, Charset: "GB18030"})
 	later := putMessage(t, s, store.Message{Channel: "mllp", Status: store.MessageRejected, Received: base.Add(time.Minute), Raw: []byte("later")})
 
 	// A replay: read the message in the transaction, apply it, record the new outcome.
@@ -183,6 +184,7 @@ func testMessageOutcomeUpdate(t *testing.T, s store.Store) {
 		m.Status, m.Reason, m.Attempts = store.MessageApplied, "", m.Attempts+1
 		m.Resources = []string{"Patient/p2/_history/1"}
 		m.Raw, m.Received, m.Sender, m.Type = []byte("changed"), base.Add(time.Hour), "OTHER", "ORU^R01"
+		m.Charset = "UTF-8"
 		replayed, err = tx.PutMessage(ctx, m)
 		return err
 	})
@@ -225,10 +227,16 @@ func msgIDs(ms []store.Message) []string {
 	return out
 }
 
+// headMatch is MessageQuery's rule for Sender and Type: equal, or, for a filter
+// without '^', its first component.
+func headMatch(v, filter string) bool {
+	return filter == "" || v == filter || !strings.Contains(filter, "^") && strings.HasPrefix(v, filter+"^")
+}
+
 func testMessageList(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	statuses := []string{store.MessageApplied, store.MessageError, store.MessageRejected, store.MessageDuplicate, store.MessageApplied}
-	senders := []string{"HIS^人民医院", "LIS^检验科", "RIS^放射科"}
+	senders := []string{"HIS^人民医院", "LIS^检验科", "RIS^放射科", "HIS2^二院"}
 	types := []string{"ADT^A01", "ADT^A08", "ORU^R01", "ADT^A01"}
 	channels := []string{"mllp", "http"}
 	var all []store.Message // in insertion (seq) order
@@ -254,8 +262,8 @@ func testMessageList(t *testing.T, s store.Store) {
 	want := func(q store.MessageQuery) []string {
 		var out []string
 		for _, m := range slices.Backward(all) {
-			if (q.Status == "" || m.Status == q.Status) && (q.Sender == "" || m.Sender == q.Sender) &&
-				(q.Type == "" || m.Type == q.Type) && (q.Channel == "" || m.Channel == q.Channel) &&
+			if (q.Status == "" || m.Status == q.Status) && headMatch(m.Sender, q.Sender) &&
+				headMatch(m.Type, q.Type) && (q.Channel == "" || m.Channel == q.Channel) &&
 				(q.Since.IsZero() || !m.Received.Before(q.Since)) && (q.Until.IsZero() || m.Received.Before(q.Until)) &&
 				(q.Before == 0 || m.Seq < q.Before) {
 				out = append(out, m.ID)
@@ -303,7 +311,12 @@ func testMessageList(t *testing.T, s store.Store) {
 		{name: "type, channel and window", q: store.MessageQuery{Type: "ADT^A01", Channel: "mllp", Since: base.Add(4 * time.Minute), Until: base.Add(20 * time.Minute)}},
 		{name: "every filter", q: store.MessageQuery{Status: store.MessageApplied, Sender: senders[0], Type: types[0], Channel: channels[0], Since: base, Until: base.Add(time.Hour), Before: all[23].Seq + 1}},
 		{name: "no match", q: store.MessageQuery{Sender: "LIS^检验科", Type: "ADT^A08", Channel: "mllp"}, empty: true},
-		{name: "unknown sender", q: store.MessageQuery{Sender: "HIS"}, empty: true},
+		{name: "sender's application", q: store.MessageQuery{Sender: "HIS"}},
+		{name: "message code", q: store.MessageQuery{Type: "ADT"}},
+		{name: "message code and status", q: store.MessageQuery{Type: "ORU", Status: store.MessageApplied}},
+		{name: "unknown sender", q: store.MessageQuery{Sender: "HIS3"}, empty: true},
+		{name: "a prefix is not a component", q: store.MessageQuery{Sender: "HI"}, empty: true},
+		{name: "unknown event", q: store.MessageQuery{Type: "ADT^A0"}, empty: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
