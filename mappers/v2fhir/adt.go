@@ -188,14 +188,15 @@ func (m *mapper) mapAllergy(s hl7v2.Segment) {
 }
 
 // mapCondition maps DG1 (diagnosis) to Condition, keyed by the DG1-20
-// diagnosis identifier when sent, else the code.
-func (m *mapper) mapCondition(s hl7v2.Segment) {
+// diagnosis identifier when sent, else the code, and returns its id ("" for
+// a DG1 without a diagnosis).
+func (m *mapper) mapCondition(s hl7v2.Segment) string {
 	code := m.cwe(s.Field(3).Rep(1))
 	if code == nil {
 		if t := fieldText(s, 4); t != "" {
 			code = textOnly(t)
 		} else {
-			return
+			return ""
 		}
 	}
 	c := &fhir.Condition{Code: code, Subject: *m.subject(), Encounter: m.encounter}
@@ -217,4 +218,5 @@ func (m *mapper) mapCondition(s hl7v2.Segment) {
 		}
 	}
 	m.addFrom(s, "Condition", id, c)
+	return id
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/shch/fhirgw/adapters/hl7v2"
 )
 
 // mapOrders maps ORM^O01 and OML^O21: one ServiceRequest per order group,
@@ -114,8 +116,11 @@ func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.Servi
 		status = fhir.RequestStatusUnknown
 	}
 	sr.Status = status
-	if tq1, ok := m.msg.Segment("TQ1"); ok && sr.Priority == nil {
-		sr.Priority = priority(fieldText(tq1, 9))
+	if len(o.tq1) > 0 && sr.Priority == nil {
+		sr.Priority = priority(fieldText(o.tq1[0], 9))
+	}
+	if o.hasORC {
+		sr.BasedOn = m.parentOrder(o.orc.Field(8).Rep(1))
 	}
 	if o.hasOBR {
 		sr.Code = m.cwe(o.obr.Field(4).Rep(1))
@@ -136,6 +141,13 @@ func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.Servi
 			}
 		}
 	}
+	// DG1 in the order group: the IG's OML and ORM maps give the order a
+	// Condition as reasonReference.
+	for _, dg := range o.dg1 {
+		if cid := m.mapCondition(dg); cid != "" {
+			sr.ReasonReference = appendRef(sr.ReasonReference, *ref("Condition", cid))
+		}
+	}
 	// NTE after ORC/OBR: the IG's NTE[ServiceRequest] map in OML and ORM.
 	// In ORU the IG gives the order's NTE no target (an R4 DiagnosticReport
 	// has no note); this filler-order ServiceRequest takes them, as
@@ -146,8 +158,39 @@ func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.Servi
 		// ServiceRequest the first one made.
 		if prev, ok := m.added("ServiceRequest", id).(*fhir.ServiceRequest); ok {
 			prev.Note = append(prev.Note, sr.Note...)
+			for _, r := range sr.ReasonReference {
+				prev.ReasonReference = appendRef(prev.ReasonReference, r)
+			}
 			return prev
 		}
 	}
 	return sr
+}
+
+// appendRef appends r to refs unless a reference to the same resource is
+// there already.
+func appendRef(refs []fhir.Reference, r fhir.Reference) []fhir.Reference {
+	for _, have := range refs {
+		if value(have.Reference) == value(r.Reference) {
+			return refs
+		}
+	}
+	return append(refs, r)
+}
+
+// parentOrder maps ORC-8 (parent order, EIP: placer^filler number, each an
+// EI in subcomponents) to ServiceRequest.basedOn. As in the IG, the parent
+// is referred to by its order number, since its resource id is not known
+// here: the placer's number, else the filler's.
+func (m *mapper) parentOrder(r hl7v2.Rep) []fhir.Reference {
+	for i, typ := range []string{"PLAC", "FILL"} {
+		v := sub(r, i+1, 1)
+		if v == "" {
+			continue
+		}
+		id := &fhir.Identifier{Value: &v, Type: codeOnly(v20203, typ, "")}
+		id.System = opt(m.identifierSystem(sub(r, i+1, 2), sub(r, i+1, 3), sub(r, i+1, 4)))
+		return []fhir.Reference{{Type: ptr("ServiceRequest"), Identifier: id}}
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package v2fhir
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -126,5 +129,150 @@ func TestOMLObservations(t *testing.T) {
 	srs, obs = serviceRequests(r), observations(r)
 	if len(srs) != 1 || len(obs) != 2 || len(srs[0].SupportingInfo) != 2 {
 		t.Errorf("repeated order number: %d ServiceRequests, %d Observations, supportingInfo %v", len(srs), len(obs), srs[0].SupportingInfo)
+	}
+}
+
+// ordersHead opens an OML^O21 whose order groups carry no placer or filler
+// number, as some instruments send them.
+const ordersHead = "MSH|^~\\&|JWS|SQ-CHC-01|LIS|PDH-01|20240312081000+0800||OML^O21^OML_O21|ZJ0430|P|2.5.1\r" +
+	"PID|1||CHC0012345^^^SQ-CHC-01^MR||张秀英||19491231|2\r"
+
+func TestOrderKey(t *testing.T) {
+	corpus, err := os.ReadFile(filepath.Join(corpusDir, "messages", "OML-O21-03.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		msg  string
+		want int // ServiceRequests
+	}{
+		{"same test, different placer group", ordersHead +
+			"ORC|NW|||PG-1\rOBR|1|||14771-0^空腹血糖^LN|||20240312073000+0800\r" +
+			"ORC|NW|||PG-2\rOBR|2|||14771-0^空腹血糖^LN|||20240312073000+0800\r", 2},
+		{"same test, same placer group", ordersHead +
+			"ORC|NW|||PG-1\rOBR|1|||14771-0^空腹血糖^LN|||20240312073000+0800\r" +
+			"ORC|NW|||PG-1\rOBR|2|||14771-0^空腹血糖^LN|||20240312073000+0800\r", 2},
+		{"OBR without ORC", ordersHead +
+			"OBR|1|||14771-0^空腹血糖^LN|||20240312073000+0800\r" +
+			"OBR|2|||14771-0^空腹血糖^LN|||20240312073000+0800\r", 2},
+		{"one order number, two groups", ordersHead +
+			"ORC|NW|SQ1^SQ-CHC-01||PG-1\rOBR|1|SQ1^SQ-CHC-01||14771-0^空腹血糖^LN\r" +
+			"ORC|NW|SQ1^SQ-CHC-01||PG-2\rOBR|2|SQ1^SQ-CHC-01||14771-0^空腹血糖^LN\r", 1},
+		{"OML-O21-03: five groups, three without order number", string(corpus), 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ids := func() []string {
+				var out []string
+				for _, e := range mustMap(t, parse(t, tt.msg), Config{}).Find("ServiceRequest") {
+					out = append(out, e.ID)
+				}
+				return out
+			}
+			first := ids()
+			if len(first) != tt.want {
+				t.Fatalf("%d ServiceRequests, want %d", len(first), tt.want)
+			}
+			// A resent message updates the same ServiceRequests.
+			if again := ids(); !slices.Equal(again, first) {
+				t.Errorf("ids differ on resend: %v, then %v", first, again)
+			}
+		})
+	}
+}
+
+// The placer group number is part of the key: the same position in another
+// requisition is another order.
+func TestOrderKeyPlacerGroup(t *testing.T) {
+	id := func(group string) string {
+		msg := ordersHead + "ORC|NW|||" + group + "\rOBR|1|||14771-0^空腹血糖^LN|||20240312073000+0800\r"
+		return mustMap(t, parse(t, msg), Config{}).Find("ServiceRequest")[0].ID
+	}
+	if id("PG-1") == id("PG-2") {
+		t.Error("orders of two placer groups have one id")
+	}
+}
+
+func TestOrderGroupTiming(t *testing.T) {
+	msg := ordersHead +
+		"ORC|NW|SQ1^SQ-CHC-01\rTQ1|1||||||||S\rOBR|1|SQ1^SQ-CHC-01||14771-0^空腹血糖^LN\r" +
+		"ORC|NW|SQ2^SQ-CHC-01\rTQ1|1||||||||R\rOBR|2|SQ2^SQ-CHC-01||2160-0^肌酐^LN\r" +
+		"ORC|NW|SQ3^SQ-CHC-01\rOBR|3|SQ3^SQ-CHC-01||4548-4^糖化血红蛋白^LN\r" +
+		"OBR|4|SQ4^SQ-CHC-01||2093-3^总胆固醇^LN\rTQ1|1||||||||A\r"
+	srs := serviceRequests(mustMap(t, parse(t, msg), Config{}))
+	want := []string{"stat", "routine", "", "asap"} // the third has no TQ1 of its own
+	if len(srs) != len(want) {
+		t.Fatalf("%d ServiceRequests, want %d", len(srs), len(want))
+	}
+	for i, w := range want {
+		if got := code(srs[i].Priority); got != w {
+			t.Errorf("order %d priority = %q, want %q", i+1, got, w)
+		}
+	}
+}
+
+func TestOrderReasonAndParent(t *testing.T) {
+	msg := ordersHead +
+		"ORC|NW|SQ1^SQ-CHC-01\rOBR|1|SQ1^SQ-CHC-01||14771-0^空腹血糖^LN" + strings.Repeat("|", 27) + "E11.9^2型糖尿病^I10\r" +
+		"DG1|1||E11.9^2型糖尿病^I10|||W\r" +
+		"OBX|1|CWE|49541-6^空腹状态^LN||Y^是^HL70136||||||O\r" +
+		"ORC|NW|SQ2^SQ-CHC-01||||||SQ1&SQ-CHC-01^F1&LIS\rOBR|2|SQ2^SQ-CHC-01||2160-0^肌酐^LN\r" +
+		"DG1|1||E11.9^2型糖尿病^I10|||W\rDG1|2||N18.3^慢性肾脏病3期^I10|||W\r" +
+		"ORC|NW|SQ3^SQ-CHC-01||||||^F9&LIS\rOBR|3|SQ3^SQ-CHC-01||4548-4^糖化血红蛋白^LN\r"
+	r := mustMap(t, parse(t, msg), Config{})
+	srs := serviceRequests(r)
+	if len(srs) != 3 {
+		t.Fatalf("%d ServiceRequests", len(srs))
+	}
+	conds := resources[fhir.Condition](r, "Condition")
+	if len(conds) != 2 {
+		t.Fatalf("%d Conditions, want 2 (E11.9 once, N18.3)", len(conds))
+	}
+	condCode := map[string]string{}
+	for _, c := range conds {
+		condCode["Condition/"+*c.Id] = value(c.Code.Coding[0].Code)
+		if value(c.Subject.Reference) != "Patient/"+*patientOf(t, r).Id {
+			t.Errorf("Condition subject = %v", c.Subject)
+		}
+	}
+	for i, want := range [][]string{{"E11.9"}, {"E11.9", "N18.3"}, nil} {
+		var got []string
+		for _, rf := range srs[i].ReasonReference {
+			got = append(got, condCode[value(rf.Reference)])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("order %d reasonReference = %v, want %v", i+1, got, want)
+		}
+	}
+	if len(srs[0].ReasonCode) != 1 {
+		t.Errorf("OBR-31 reasonCode = %v", srs[0].ReasonCode)
+	}
+
+	// ORC-8: the parent by its placer number, else its filler number.
+	wantParent := []struct{ typ, system, value string }{
+		{},
+		{"PLAC", "urn:fhirgw:v2:id:SQ-CHC-01", "SQ1"},
+		{"FILL", "urn:fhirgw:v2:id:LIS", "F9"},
+	}
+	for i, w := range wantParent {
+		b := srs[i].BasedOn
+		if w.value == "" {
+			if len(b) != 0 {
+				t.Errorf("order %d basedOn = %+v, want none", i+1, b)
+			}
+			continue
+		}
+		if len(b) != 1 || b[0].Identifier == nil || b[0].Reference != nil || value(b[0].Type) != "ServiceRequest" {
+			t.Fatalf("order %d basedOn = %+v", i+1, b)
+		}
+		id := b[0].Identifier
+		if value(id.Value) != w.value || value(id.System) != w.system || id.Type == nil || value(id.Type.Coding[0].Code) != w.typ {
+			t.Errorf("order %d basedOn identifier = %s|%s %+v, want %s|%s %s", i+1, value(id.System), value(id.Value), id.Type, w.system, w.value, w.typ)
+		}
+	}
+	// The parent reference names the system the parent's own identifier has.
+	if sys := value(srs[0].Identifier[0].System); sys != wantParent[1].system {
+		t.Errorf("parent's placer identifier system = %s, want %s", sys, wantParent[1].system)
 	}
 }

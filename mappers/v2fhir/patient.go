@@ -65,9 +65,12 @@ func (m *mapper) cx(r hl7v2.Rep) (*fhir.Identifier, bool) {
 	}
 	sys := m.identifierSystem(ns, uid, uidType)
 	id.System = opt(sys)
+	// A card type with a value that is not a well-formed number is still a
+	// card, mistyped: kept as one so that checkIDCard reports it, as for
+	// PID-19.
 	card := m.cfg.isIDCardAuthority(ns) || m.cfg.isIDCardAuthority(uid) ||
 		sys == IDCardSystemWST500 || sys == IDCardSystemHL7CN ||
-		idCardTypes[typ] && idcard.Looks(v)
+		idCardTypes[typ] && (idcard.Looks(v) || cardAttempt(v))
 	if card {
 		m.markIDCard(id)
 	}
@@ -162,10 +165,15 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 		add(id)
 	}
 	for _, f := range []int{2, 4} {
-		for _, r := range reps(pid, f) {
+		for i, r := range reps(pid, f) {
 			if id, isCard := m.cx(r); id != nil {
-				if isCard && card == nil {
-					card = id
+				if isCard {
+					if !hasIdentifier(p.Identifier, *id) { // PID-3 has it: warned there
+						m.checkIDCard(pid, "PID-"+itoa(f)+"["+itoa(i+1)+"]", value(id.Value))
+					}
+					if card == nil {
+						card = id
+					}
 				}
 				add(id)
 			}
@@ -298,9 +306,9 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 	return p, nil
 }
 
-// cardAttempt reports whether a PID-19 value that is not a well-formed card
-// number is still meant as one: 14 to 19 digits (or X), where a US social
-// security number has 9. It is kept as the card it was meant to be, and
+// cardAttempt reports whether a value that is not a well-formed card number
+// is still meant as one (in PID-19, or in a CX typed as a card): 14 to 19
+// digits (or X), where a US social security number has 9. It is kept as the card it was meant to be, and
 // checkIDCard reports it as malformed.
 func cardAttempt(v string) bool {
 	v = idcard.Normalize(v)

@@ -8,7 +8,8 @@ import (
 	"github.com/shch/fhirgw/adapters/hl7v2"
 )
 
-// order is one ORC/OBR group with the OBX, NTE and SPM segments after it.
+// order is one ORC/OBR group with the OBX, NTE, TQ1, DG1 and SPM segments
+// after it.
 type order struct {
 	orc, obr hl7v2.Segment
 	hasORC   bool
@@ -16,6 +17,8 @@ type order struct {
 	nte      []hl7v2.Segment // NTE after the ORC or OBR: notes on the order
 	obx      []obxGroup
 	spm      []hl7v2.Segment
+	tq1      []hl7v2.Segment // timing of this order, not of the message's first
+	dg1      []hl7v2.Segment // diagnoses given as the order's reason
 }
 
 // obxGroup is an OBX with the NTE segments after it.
@@ -70,8 +73,18 @@ func (m *mapper) orders() []*order {
 				g := &cur.obx[len(cur.obx)-1]
 				g.nte = append(g.nte, s)
 			}
-		case "TQ1", "TQ2", "PRT", "TCD", "CTD":
-			// Order details that some senders put before the order's NTE.
+		// Order details, which some senders put before the order's NTE:
+		// they leave the NTE target alone.
+		case "TQ1":
+			if cur != nil {
+				cur.tq1 = append(cur.tq1, s)
+			}
+		case "TQ2", "PRT", "TCD", "CTD":
+		case "DG1":
+			target = noteNone
+			if cur != nil {
+				cur.dg1 = append(cur.dg1, s)
+			}
 		default:
 			target = noteNone
 		}
@@ -116,7 +129,9 @@ func (m *mapper) orderIDs(o *order) (placer, filler *fhir.Identifier) {
 }
 
 // orderKey is the business key of an order: placer number, else filler
-// number, else the patient, test code and time.
+// number, else the patient, test code, times, placer group number (ORC-4)
+// and the group's position in the message. Without the last two, orders
+// for the same test in one message would be merged into one.
 func (m *mapper) orderKey(o *order, placer, filler *fhir.Identifier) []string {
 	switch {
 	case placer != nil:
@@ -124,7 +139,12 @@ func (m *mapper) orderKey(o *order, placer, filler *fhir.Identifier) []string {
 	case filler != nil:
 		return []string{"FILL", value(filler.System), value(filler.Value)}
 	}
-	return []string{m.patientID, fieldText(o.obr, 4), fieldText(o.obr, 7), fieldText(o.orc, 9)}
+	first := o.obr
+	if o.hasORC {
+		first = o.orc
+	}
+	return []string{m.patientID, fieldText(o.obr, 4), fieldText(o.obr, 7), fieldText(o.orc, 9),
+		fieldText(o.orc, 4), first.Name() + "#" + itoa(m.occurrence(first))}
 }
 
 var drStatus = map[string]fhir.DiagnosticReportStatus{ // table 0123 → DiagnosticReport.status
