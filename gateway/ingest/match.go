@@ -32,8 +32,8 @@ type plan struct {
 	notes   []string // for the stored reason
 }
 
-// prepare matches the message's Patient and drops stale entries. A *failure means the
-// message cannot be applied as it is.
+// prepare matches the message's Patient and drops stale entries and those that would
+// undo a referral's answer. A *failure means the message cannot be applied as it is.
 func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, error) {
 	pl := plan{entries: make([]interaction.TxEntry, len(j.result.Entries))}
 	for i, e := range j.result.Entries {
@@ -45,6 +45,9 @@ func (p *Pipeline) prepare(ctx context.Context, tx store.Tx, j *job) (plan, erro
 		return plan{}, err
 	}
 	if err := p.dropStale(ctx, tx, j, &pl); err != nil {
+		return plan{}, err
+	}
+	if err := p.keepReferralState(ctx, tx, j, &pl); err != nil {
 		return plan{}, err
 	}
 	return pl, nil
@@ -341,6 +344,13 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 		}
 		pl.keys = append(pl.keys, k.key)
 	}
+	return pl.drop(drop, literal)
+}
+
+// drop removes the entries at the indexes in drop, whose resources exist already:
+// entries left that refer to one by its fullUrl (a key of literal) refer to it by
+// Type/id instead.
+func (pl *plan) drop(drop map[int]bool, literal map[string]string) error {
 	if len(drop) == 0 {
 		return nil
 	}
@@ -359,7 +369,7 @@ func (p *Pipeline) dropStale(ctx context.Context, tx store.Tx, j *job, pl *plan)
 			return l, ok
 		})
 		if err != nil {
-			return fmt.Errorf("rewrite references to stale entries: %w", err)
+			return fmt.Errorf("rewrite references to dropped entries: %w", err)
 		}
 		pl.entries[i].Resource = out
 	}

@@ -411,6 +411,42 @@ func TestReferralPipeline(t *testing.T) {
 				if tk.Status != "completed" {
 					t.Errorf("Task %q after the late cancel", tk.Status)
 				}
+
+				// The centre amends the referral after the hospital completed it (an
+				// I13 newer than the completion): what was asked for may change, the
+				// answer may not; the referral stays completed.
+				modify := strings.NewReplacer("|20240301100500||REF^I12^REF_I12|ZJ0001|", "|20240316090000||REF^I13^REF_I12|ZJ0009|").Replace(ref)
+				m = e.applied(modify)
+				if slices.Contains(produced(m, "Task"), taskID) || !strings.Contains(m.Reason, "stays completed") {
+					t.Errorf("amendment after completion stored %q, wrote %v", m.Reason, m.Resources)
+				}
+				e.decode("ServiceRequest", srID, &sr)
+				e.decode("Task", taskID, &tk)
+				if tk.Status != "completed" || sr.Status != "completed" {
+					t.Errorf("after the amendment: Task %q ServiceRequest %q, want both completed", tk.Status, sr.Status)
+				}
+			})
+
+			t.Run("amended while accepted", func(t *testing.T) {
+				e := newEnv(t, kind, Config{})
+				ref := readMessage(t, referralDir, "ref-i12.hl7")
+				requested := e.applied(ref)
+				srID, taskID := one(t, requested, "ServiceRequest"), one(t, requested, "Task")
+				check(e, e.applied(readMessage(t, referralDir, "rri-i12-accept.hl7")), srID, taskID, "active", "accepted")
+				modify := strings.NewReplacer("|20240301100500||REF^I12^REF_I12|ZJ0001|", "|20240302100000||REF^I13^REF_I12|ZJ0002|").Replace(ref)
+				m := e.applied(modify)
+				var tk task
+				e.decode("Task", taskID, &tk)
+				if tk.Status != "accepted" || !strings.Contains(m.Reason, "stays accepted") {
+					t.Errorf("amended while accepted: Task %q, reason %q", tk.Status, m.Reason)
+				}
+				// Before any answer, an amendment keeps the Task requested and is applied whole.
+				e2 := newEnv(t, kind, Config{})
+				e2.applied(ref)
+				m = e2.applied(modify)
+				if !slices.Contains(produced(m, "Task"), taskID) {
+					t.Errorf("amendment of an unanswered referral wrote %v", m.Resources)
+				}
 			})
 
 			t.Run("rejected", func(t *testing.T) {
