@@ -37,6 +37,7 @@ func TestReader(t *testing.T) {
 	type want struct {
 		msg     string
 		skipped int
+		size    int64 // a message over the limit: its whole length (TooLargeError)
 	}
 	tests := []struct {
 		name    string
@@ -45,20 +46,27 @@ func TestReader(t *testing.T) {
 		want    []want
 		wantErr error // after the messages
 	}{
-		{"one", frame("MSH|a"), 0, []want{{"MSH|a", 0}}, io.EOF},
-		{"two back to back", frame("MSH|a") + frame("MSH|b"), 0, []want{{"MSH|a", 0}, {"MSH|b", 0}}, io.EOF},
-		{"line feeds between frames", frame("MSH|a") + "\n" + frame("MSH|b") + "\r\n", 0, []want{{"MSH|a", 0}, {"MSH|b", 1}}, io.EOF},
-		{"junk before", "garbage" + frame("MSH|a"), 0, []want{{"MSH|a", 7}}, io.EOF},
-		{"nested start abandons the partial frame", "\x0bMSH|partial" + frame("MSH|b"), 0, []want{{"MSH|b", len("\x0bMSH|partial")}}, io.EOF},
-		{"empty message", frame(""), 0, []want{{"", 0}}, io.EOF},
-		{"big message", frame(big), 0, []want{{big, 0}}, io.EOF},
-		{"eof inside frame", frame("MSH|a") + "\x0bMSH|b", 0, []want{{"MSH|a", 0}}, io.ErrUnexpectedEOF},
+		{"one", frame("MSH|a"), 0, []want{{"MSH|a", 0, 0}}, io.EOF},
+		{"two back to back", frame("MSH|a") + frame("MSH|b"), 0, []want{{"MSH|a", 0, 0}, {"MSH|b", 0, 0}}, io.EOF},
+		{"line feeds between frames are not reported", frame("MSH|a") + "\n" + frame("MSH|b") + "\r\n", 0, []want{{"MSH|a", 0, 0}, {"MSH|b", 0, 0}}, io.EOF},
+		{"whitespace before", "\r\n \t" + frame("MSH|a"), 0, []want{{"MSH|a", 0, 0}}, io.EOF},
+		{"junk before", "garbage" + frame("MSH|a"), 0, []want{{"MSH|a", 7, 0}}, io.EOF},
+		{"junk among whitespace counts whole", "\r\nx\n" + frame("MSH|a"), 0, []want{{"MSH|a", 4, 0}}, io.EOF},
+		{"nested start abandons the partial frame", "\x0bMSH|partial" + frame("MSH|b"), 0, []want{{"MSH|b", len("\x0bMSH|partial"), 0}}, io.EOF},
+		{"empty message", frame(""), 0, []want{{"", 0, 0}}, io.EOF},
+		{"big message", frame(big), 0, []want{{big, 0, 0}}, io.EOF},
+		{"eof inside frame", frame("MSH|a") + "\x0bMSH|b", 0, []want{{"MSH|a", 0, 0}}, io.ErrUnexpectedEOF},
 		{"eof after end block", "\x0bMSH|a\x1c", 0, nil, io.ErrUnexpectedEOF},
 		{"end block without CR", "\x0bMSH|a\x1cX", 0, nil, ErrFraming},
-		{"at the limit", frame("12345"), 5, []want{{"12345", 0}}, io.EOF},
-		{"over the limit", frame("123456"), 5, nil, ErrTooLarge},
-		{"big over the limit", frame(big), 100000, nil, ErrTooLarge},
+		{"at the limit", frame("12345"), 5, []want{{"12345", 0, 0}}, io.EOF},
+		{"over the limit is cut", frame("123456") + frame("ab"), 5, []want{{"12345", 0, 6}, {"ab", 0, 0}}, io.EOF},
+		{"big over the limit is cut", frame(big) + "\r\n" + frame("MSH|b"), 100000, []want{{big[:100000], 0, int64(len(big))}, {"MSH|b", 0, 0}}, io.EOF},
+		{"over the limit, abandoned for a new frame", "\x0b" + big + frame("ab"), 1000, []want{{"ab", 1 + len(big), 0}}, io.EOF},
+		{"over the limit, no end", "\x0b" + big, 1000, nil, ErrTooLarge},
+		{"over the limit, no end, is unexpected EOF", "\x0b" + big, 1000, nil, io.ErrUnexpectedEOF},
+		{"over the limit, end block without CR", "\x0b123456\x1cX", 5, nil, ErrFraming},
 		{"endless junk", strings.Repeat("j", 200000), 1000, nil, ErrTooLarge},
+		{"endless whitespace", strings.Repeat("\r\n", 100000), 1000, nil, ErrTooLarge},
 		{"nothing", "", 0, nil, io.EOF},
 		{"junk only", "\r\n", 0, nil, io.EOF},
 	}
@@ -67,11 +75,19 @@ func TestReader(t *testing.T) {
 			r := NewReader(strings.NewReader(tt.in), tt.max)
 			for i, w := range tt.want {
 				msg, err := r.ReadMessage()
+				var size int64
+				if tl := (*TooLargeError)(nil); errors.As(err, &tl) {
+					if !errors.Is(err, ErrTooLarge) || tl.Max != len(msg) {
+						t.Fatalf("message %d: %v (Max %d) with %d bytes", i, err, tl.Max, len(msg))
+					}
+					size, err = tl.Size, nil
+				}
 				if err != nil {
 					t.Fatalf("message %d: %v", i, err)
 				}
-				if string(msg) != w.msg || r.Skipped() != w.skipped {
-					t.Fatalf("message %d = %.40q (skipped %d), want %.40q (skipped %d)", i, msg, r.Skipped(), w.msg, w.skipped)
+				if string(msg) != w.msg || r.Skipped() != w.skipped || size != w.size {
+					t.Fatalf("message %d = %.40q (skipped %d, size %d), want %.40q (skipped %d, size %d)",
+						i, msg, r.Skipped(), size, w.msg, w.skipped, w.size)
 				}
 			}
 			if _, err := r.ReadMessage(); !errors.Is(err, tt.wantErr) {
@@ -79,6 +95,34 @@ func TestReader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReaderOversizeKeepsOnlyTheLimit checks that the rest of a message over the limit
+// is dropped as it is read, not held.
+func TestReaderOversizeKeepsOnlyTheLimit(t *testing.T) {
+	const max, size = 1000, 8 << 20
+	in := io.MultiReader(strings.NewReader("\x0b"), io.LimitReader(repeatReader('x'), size), strings.NewReader("\x1c\r"+frame("MSH|b")))
+	r := NewReader(in, max)
+	msg, err := r.ReadMessage()
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Size != size || len(msg) != max {
+		t.Fatalf("got %d bytes, %v", len(msg), err)
+	}
+	if cap(r.buf) > 4*max {
+		t.Fatalf("reader holds a buffer of %d bytes for a limit of %d", cap(r.buf), max)
+	}
+	if msg, err := r.ReadMessage(); err != nil || string(msg) != "MSH|b" {
+		t.Fatalf("next message %q, %v", msg, err)
+	}
+}
+
+type repeatReader byte
+
+func (b repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
 }
 
 func TestWriterRoundTrip(t *testing.T) {
@@ -128,7 +172,12 @@ func FuzzReader(f *testing.F) {
 		var framed []byte
 		for {
 			msg, err := r.ReadMessage()
-			if err != nil {
+			var tl *TooLargeError
+			if errors.As(err, &tl) {
+				if len(msg) != max || tl.Size <= max {
+					t.Fatalf("cut message of %d bytes, size %d, limit %d", len(msg), tl.Size, max)
+				}
+			} else if err != nil {
 				break
 			}
 			if len(msg) > max {

@@ -30,6 +30,12 @@ type ConnInfo struct {
 // ctx is cancelled only when the server is closed forcibly, not on a graceful shutdown.
 type Handler func(ctx context.Context, msg []byte, conn ConnInfo) [][]byte
 
+// OversizeHandler answers a message over the size limit, as Handler answers the
+// others: prefix is its first MaxBytes bytes, size its whole length. The rest of the
+// message was read and dropped, not kept, so that a sender gets an answer (and stops
+// resending) without the server holding an unbounded message.
+type OversizeHandler func(ctx context.Context, prefix []byte, size int64, conn ConnInfo) [][]byte
+
 // Default limits.
 const (
 	DefaultIdleTimeout  = 5 * time.Minute
@@ -40,9 +46,10 @@ const (
 type Config struct {
 	// TLS, when set, makes the server speak MLLP over TLS (see TLSConfig).
 	TLS *tls.Config
-	// MaxBytes bounds one message (DefaultMaxBytes when <= 0); a connection that sends a
-	// larger one is closed.
+	// MaxBytes bounds one message (DefaultMaxBytes when <= 0). A larger one is passed,
+	// cut to MaxBytes, to Oversize; without Oversize its connection is closed.
 	MaxBytes int
+	Oversize OversizeHandler
 	// IdleTimeout closes a connection on which no complete message arrives for that long
 	// (DefaultIdleTimeout when zero; negative: never).
 	IdleTimeout time.Duration
@@ -255,6 +262,7 @@ func (c *conn) serve() {
 	rd := NewReader(c.nc, s.cfg.MaxBytes)
 	wr := NewWriter(c.nc)
 	n := 0
+	junkLogged := false
 	for {
 		if !c.startWaiting() {
 			log.Debug("mllp connection closed for shutdown", "messages", n)
@@ -263,27 +271,42 @@ func (c *conn) serve() {
 		msg, err := rd.ReadMessage()
 		c.stopWaiting()
 		if sk := rd.Skipped(); sk > 0 {
-			// Count only: the bytes may be patient data.
-			log.Warn("mllp bytes outside frames discarded", "bytes", sk)
+			// Count only: the bytes may be patient data. Warn once per connection: a
+			// sender that pads every frame would otherwise fill the log.
+			if !junkLogged {
+				log.Warn("mllp bytes outside frames discarded; more on this connection are logged at debug level", "bytes", sk)
+				junkLogged = true
+			} else {
+				log.Debug("mllp bytes outside frames discarded", "bytes", sk)
+			}
 		}
-		if err != nil {
+		var replies [][]byte
+		var big *TooLargeError
+		switch {
+		case errors.As(err, &big) && s.cfg.Oversize != nil:
+			n++
+			log.Warn("mllp message over the size limit", "bytes", big.Size, "max_bytes", s.cfg.MaxBytes)
+			replies = s.cfg.Oversize(s.ctx, msg, big.Size, info)
+		case err != nil:
 			var ne net.Error
 			switch {
 			case errors.Is(err, io.EOF):
 				log.Debug("mllp connection closed by peer", "messages", n)
 			case errors.As(err, &ne) && ne.Timeout() && s.closing.Load():
 				log.Debug("mllp connection closed for shutdown", "messages", n)
+			case errors.Is(err, ErrTooLarge):
+				log.Warn("mllp message over the size limit; closing", "err", err, "max_bytes", s.cfg.MaxBytes)
 			case errors.As(err, &ne) && ne.Timeout():
 				log.Info("mllp connection idle too long; closing", "messages", n, "idle_timeout", s.cfg.IdleTimeout.String())
-			case errors.Is(err, ErrTooLarge):
-				log.Warn("mllp message over the size limit; closing", "max_bytes", s.cfg.MaxBytes)
 			default:
 				log.Warn("mllp read failed; closing", "err", err, "messages", n)
 			}
 			return
+		default:
+			n++
+			replies = s.handler(s.ctx, msg, info)
 		}
-		n++
-		for _, reply := range s.handler(s.ctx, msg, info) {
+		for _, reply := range replies {
 			c.nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 			if err := wr.WriteMessage(reply); err != nil {
 				log.Warn("mllp writing the acknowledgement failed; closing", "err", err)

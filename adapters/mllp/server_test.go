@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,6 +160,7 @@ func TestConcurrentConnections(t *testing.T) {
 	}
 }
 
+// TestSizeLimit: without Oversize, a message over the limit closes the connection.
 func TestSizeLimit(t *testing.T) {
 	_, addr := start(t, Config{MaxBytes: 1000}, ackHandler)
 	nc, err := net.Dial("tcp", addr)
@@ -185,6 +187,100 @@ func TestSizeLimit(t *testing.T) {
 		t.Fatalf("oversized message answered: %q", ack)
 	} else if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatal("connection left open after an oversized message")
+	}
+}
+
+// TestOversize: a message over the limit is answered by Oversize with its first
+// MaxBytes bytes, and the connection goes on to the next message.
+func TestOversize(t *testing.T) {
+	const max = 1000
+	var calls []string
+	var mu sync.Mutex
+	oversize := func(_ context.Context, prefix []byte, size int64, _ ConnInfo) [][]byte {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, fmt.Sprintf("%d/%d", len(prefix), size))
+		return [][]byte{append([]byte("too big:"), prefix[:10]...)}
+	}
+	_, addr := start(t, Config{MaxBytes: max, Oversize: oversize}, ackHandler)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	w, r := NewWriter(nc), NewReader(nc, 0)
+	msg := func(id string) []byte {
+		return []byte("MSH|^~\\&|A|B|C|D|20240101||ADT^A01^ADT_A01|" + id + "|P|2.5\rPID|1||1\r")
+	}
+	large := append(msg("BIG"), bytes.Repeat([]byte("NTE|1||"+string(bytes.Repeat([]byte("x"), 1000))+"\r"), 1000)...)
+	go func() {
+		w.WriteMessage(msg("OK1"))
+		w.WriteMessage(large)
+		w.WriteMessage(msg("OK2"))
+	}()
+	for _, want := range []string{"OK1", "too big:MSH|^~\\&|A", "OK2"} {
+		reply, err := r.ReadMessage()
+		if err != nil {
+			t.Fatalf("waiting for %q: %v", want, err)
+		}
+		if bytes.HasPrefix(reply, []byte("too big:")) {
+			if string(reply) != want {
+				t.Fatalf("reply %q, want %q", reply, want)
+			}
+			continue
+		}
+		if _, id := ackedControlID(t, reply); id != want {
+			t.Fatalf("acked %q, want %q", id, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := fmt.Sprintf("%d/%d", max, len(large)); len(calls) != 1 || calls[0] != want {
+		t.Fatalf("Oversize called with %q, want [%s]", calls, want)
+	}
+}
+
+// TestOversizeUnended: a message over the limit whose frame never ends closes the
+// connection without an answer.
+func TestOversizeUnended(t *testing.T) {
+	tests := []struct {
+		name  string
+		idle  time.Duration
+		close bool // the sender closes its side instead of waiting
+	}{
+		{"idle timeout", 200 * time.Millisecond, false},
+		{"peer closes", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			called := make(chan struct{}, 1)
+			oversize := func(context.Context, []byte, int64, ConnInfo) [][]byte {
+				called <- struct{}{}
+				return [][]byte{[]byte("too big")}
+			}
+			_, addr := start(t, Config{MaxBytes: 100, IdleTimeout: tt.idle, Oversize: oversize}, ackHandler)
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := nc.Write([]byte("\x0bMSH|" + string(bytes.Repeat([]byte("x"), 1000)))); err != nil {
+				t.Fatal(err)
+			}
+			if tt.close {
+				nc.(*net.TCPConn).CloseWrite()
+			}
+			if got, err := io.ReadAll(nc); err != nil || len(got) > 0 {
+				t.Fatalf("read %q, %v; want the connection closed without an answer", got, err)
+			}
+			select {
+			case <-called:
+				t.Fatal("Oversize called for a frame that did not end")
+			default:
+			}
+		})
 	}
 }
 
@@ -487,6 +583,50 @@ func TestJunkBetweenFramesIsReported(t *testing.T) {
 	}
 	if bytes.Contains(logs.Bytes(), []byte("secret")) {
 		t.Fatal("skipped content logged")
+	}
+}
+
+// TestJunkLoggedOncePerConnection: whitespace between frames (a line end after each,
+// as many senders write) is not reported; other junk is, once per connection.
+func TestJunkLoggedOncePerConnection(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	_, addr := start(t, Config{Log: log}, func(_ context.Context, msg []byte, _ ConnInfo) [][]byte {
+		return [][]byte{msg}
+	})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	r := NewReader(nc, 0)
+	for i, in := range []string{
+		frame("MSH|1") + "\r\n", frame("MSH|2") + "\n", frame("MSH|3") + " \t\r",
+		"junk" + frame("MSH|4"), "more junk" + frame("MSH|5") + "\r\n", frame("MSH|6"),
+	} {
+		if _, err := nc.Write([]byte(in)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.ReadMessage(); err != nil || string(got) != fmt.Sprintf("MSH|%d", i+1) {
+			t.Fatalf("reply %d: %q, %v", i+1, got, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var warned []string
+	for _, line := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+		if bytes.Contains(line, []byte(`"level":"WARN"`)) {
+			warned = append(warned, string(line))
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "bytes outside frames discarded") || !strings.Contains(warned[0], `"bytes":7`) {
+		t.Fatalf("warnings %q, want one of 7 bytes outside frames", warned)
 	}
 }
 

@@ -24,7 +24,8 @@ func startMLLP(cfg config.Config, gw *app.Gateway, log *slog.Logger) (*mllpListe
 	if cfg.MLLPAddr == "" {
 		return nil, nil
 	}
-	scfg := mllp.Config{MaxBytes: int(cfg.MLLPMaxBytes), IdleTimeout: cfg.MLLPIdleTimeout, Log: log}
+	scfg := mllp.Config{MaxBytes: int(cfg.MLLPMaxBytes), IdleTimeout: cfg.MLLPIdleTimeout, Log: log,
+		Oversize: gw.MLLPOversizeHandler()}
 	if cfg.MLLPTLS() {
 		t, err := mllp.TLSConfig(mllp.TLSOptions{CertFile: cfg.MLLPTLSCert, KeyFile: cfg.MLLPTLSKey,
 			ClientCAFile: cfg.MLLPClientCA, Allow: cfg.MLLPAllowClient})

@@ -134,14 +134,27 @@ const MLLPChannel = "mllp"
 // in enhanced mode, the application ACK on the same connection after it.
 func (g *Gateway) MLLPHandler() mllp.Handler {
 	return func(ctx context.Context, msg []byte, conn mllp.ConnInfo) [][]byte {
-		out := g.Pipeline.Process(ctx, ingest.Inbound{Channel: MLLPChannel, Raw: msg, Remote: conn.Remote})
-		var replies [][]byte
-		if !out.SkipACK {
-			replies = append(replies, out.ACK)
-		}
-		if out.AppACK != nil {
-			replies = append(replies, out.AppACK)
-		}
-		return replies
+		return mllpReplies(g.Pipeline.Process(ctx, ingest.Inbound{Channel: MLLPChannel, Raw: msg, Remote: conn.Remote}))
 	}
+}
+
+// MLLPOversizeHandler records each MLLP message over the size limit as rejected, with
+// the bytes the server kept, and answers it with an AR, so that the sender stops
+// resending it and the message is on record.
+func (g *Gateway) MLLPOversizeHandler() mllp.OversizeHandler {
+	return func(ctx context.Context, prefix []byte, size int64, conn mllp.ConnInfo) [][]byte {
+		return mllpReplies(g.Pipeline.RejectOversize(ctx, ingest.Inbound{Channel: MLLPChannel, Raw: prefix, Remote: conn.Remote}, size))
+	}
+}
+
+// mllpReplies lists the acknowledgements of out to send back, in order.
+func mllpReplies(out ingest.Outcome) [][]byte {
+	var replies [][]byte
+	if !out.SkipACK {
+		replies = append(replies, out.ACK)
+	}
+	if out.AppACK != nil {
+		replies = append(replies, out.AppACK)
+	}
+	return replies
 }

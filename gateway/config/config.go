@@ -84,7 +84,7 @@ func (c *Config) FlagSet(name string, getenv func(string) string) *flag.FlagSet 
 		return nil
 	})
 	_ = setInt64(&c.MLLPMaxBytes, envOr(getenv, "mllp-max-bytes", "16777216"))
-	fs.Func("mllp-max-bytes", "largest HL7 v2 message accepted over MLLP, in bytes; a larger one closes the connection (env FHIRGW_MLLP_MAX_BYTES; default 16777216)", func(s string) error {
+	fs.Func("mllp-max-bytes", "largest HL7 v2 message accepted over MLLP, in bytes; a larger one is stored cut to it as rejected and answered AR (env FHIRGW_MLLP_MAX_BYTES; default 16777216)", func(s string) error {
 		return setInt64(&c.MLLPMaxBytes, s)
 	})
 	c.MLLPIdleTimeout, _ = time.ParseDuration(envOr(getenv, "mllp-idle-timeout", "5m"))
