@@ -128,6 +128,11 @@ func (p *Pipeline) Replay(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("ingest: replay %s: %w", id, err)
 	}
+	if cut(&m) {
+		// Its end was never kept: what is left may parse and map, into partial data.
+		return Outcome{MessageID: m.ID, Status: m.Status, Code: "AR", AppCode: "AR",
+			Reason: "the message was cut at the size limit when it arrived and cannot be replayed; the sender must send it again"}, nil
+	}
 	// The transport's charset, when it named one, as on arrival; else the channel's
 	// as configured now, which may be the fix the replay is for.
 	in := Inbound{Channel: m.Channel, Raw: m.Raw, Charset: m.Charset}

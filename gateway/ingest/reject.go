@@ -4,10 +4,19 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shch/fhirgw/gateway/store"
 )
+
+// cutNote ends the reason of a message stored cut short, which Replay refuses.
+const cutNote = "bytes are kept"
+
+// cut reports whether m was stored cut short by RejectOversize.
+func cut(m *store.Message) bool {
+	return m.Status == store.MessageRejected && strings.HasSuffix(m.Reason, cutNote)
+}
 
 // RejectOversize records a message that the transport cut short because it exceeds
 // the transport's size limit: in.Raw holds the bytes it kept (its first limit bytes),
@@ -26,7 +35,7 @@ func (p *Pipeline) RejectOversize(ctx context.Context, in Inbound, size int64) O
 	// Parsed only for the header (sender, control id, type, acknowledgment mode): the
 	// content is incomplete whether or not it parses, so it is never mapped.
 	p.parse(j)
-	r := fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes; the first %d bytes are kept", size, len(in.Raw), len(in.Raw))
+	r := fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes; the first %d %s", size, len(in.Raw), len(in.Raw), cutNote)
 	// AR: the message is refused for its size, not for what it says. Table 0357 has no
 	// condition for a message too large (104 "Value too long", v2.7+, is about one field
 	// and unknown to older senders), so ERR-3 is 207, the table's catch-all for errors

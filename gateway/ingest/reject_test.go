@@ -56,6 +56,15 @@ func TestRejectOversize(t *testing.T) {
 					t.Errorf("%s: stored %q %q sender %q control %q type %q, %d raw bytes, resources %v",
 						tc.name, m.Status, m.Reason, m.Sender, m.ControlID, m.Type, len(m.Raw), m.Resources)
 				}
+				// What is left of a message may well parse and map (the first case
+				// is a whole ADT without its NTEs): replay must not apply it.
+				r, err := e.p.Replay(e.ctx, m.ID)
+				if err != nil || r.AppCode != "AR" || !strings.Contains(r.Reason, "cannot be replayed") {
+					t.Errorf("%s: replay = %+v, %v", tc.name, r, err)
+				}
+				if m2 := e.message(m.ID); m2.Attempts != m.Attempts || m2.Status != store.MessageRejected {
+					t.Errorf("%s: replay changed the row: attempts %d status %q", tc.name, m2.Attempts, m2.Status)
+				}
 			}
 			if page, err := e.st.Search(e.ctx, store.Query{Type: "Patient", Count: 10}); err != nil || len(page.Resources) != 0 {
 				t.Fatalf("cut messages applied: %d Patients, %v", len(page.Resources), err)

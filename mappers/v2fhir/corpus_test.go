@@ -139,14 +139,6 @@ func deliberate(d check, msg *hl7v2.Message) string {
 		// Its OBX hangs off an OBR without ORC, which FHIR-Converter skips
 		// with the whole order group (see halfGroup).
 		return "order group without ORC"
-	case d.file == "OML-O21-03" && strings.Contains(d.field, "ServiceRequest[") && d.got == "none":
-		// KNOWN MAPPER BUG, remove when fixed: order groups without placer
-		// or filler number are merged (5 groups give 3 ServiceRequests).
-		return "KNOWN BUG: OML-O21-03 order groups merged"
-	case strings.HasPrefix(d.file, "SIU") && strings.Contains(d.field, "Observation[") && d.got == "none":
-		// KNOWN DIFFERENCE, reported as a possible mapper bug: the SIU
-		// mapping makes no Observation of the patient's OBX.
-		return "KNOWN: SIU OBX not mapped"
 	case strings.HasPrefix(d.file, "SIU") && strings.Contains(d.field, "ServiceRequest[code ") && d.got == "none" && slices.ContainsFunc(msg.AllSegments("AIS"), func(s hl7v2.Segment) bool {
 		return "code "+s.Field(3).Component(1).String() == key
 	}):
@@ -158,9 +150,10 @@ func deliberate(d check, msg *hl7v2.Message) string {
 		// mapping makes no ServiceRequest of the OBR.
 		return "KNOWN: REF OBR not mapped"
 	case strings.HasPrefix(d.file, "REF") && strings.HasSuffix(d.field, "] status") && d.got == "active" && msg.Get("RF1-1.1") == "P":
-		// KNOWN DIFFERENCE, reported for a decision: RF1-1 P (pending) is
-		// active by our referralStatus table; FHIR-Converter says on-hold.
-		return "KNOWN: RF1-1 status table"
+		// RF1-1 P (table 0283 "pending": not yet accepted or rejected) is a
+		// request in force awaiting its answer, which is active; on-hold means
+		// the requester suspended it (RF1-1 H), which P does not say.
+		return "RF1-1 P is a request awaiting its answer"
 	case d.file == "OML-O21-01" && strings.HasSuffix(d.field, "Observation 625-4 note") && d.got == "none":
 		// The NTE follows the RP OBX 1063-7, whose Observation carries it;
 		// FHIR-Converter drops RP Observations and moves the note to the

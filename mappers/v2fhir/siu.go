@@ -33,7 +33,8 @@ func isSIUTrigger(trigger string) bool {
 	return ok
 }
 
-// mapSIU maps SIU^S12-S15 to the Patient and one Appointment.
+// mapSIU maps SIU^S12-S15 to the Patient, one Appointment and the Observations
+// of the patient group's OBX (the Appointment's supportingInformation).
 func (m *mapper) mapSIU(trigger string) error {
 	sch, ok := m.msg.Segment("SCH")
 	if !ok {
@@ -124,6 +125,20 @@ func (m *mapper) mapSIU(trigger string) error {
 				ap.Participant = append(ap.Participant, m.participant(s, &fhir.Reference{Display: &d}))
 			}
 		}
+	}
+	// OBX in the patient group are observations about the patient for the
+	// appointment (weight, vital signs), with their NTE as notes, as in ADT.
+	for i, g := range m.obxGroups() {
+		obs := m.contextObservation(g.obx, "Patient/"+m.patientID, i)
+		if obs == nil {
+			continue
+		}
+		obs.Note = m.notes(g.nte)
+		if !m.addFrom(g.obx, "Observation", *obs.Id, obs) {
+			m.warn(g.obx, "OBX-3", "OBX_DUPLICATE", "OBX %d repeats an earlier observation; skipped", i+1)
+			continue
+		}
+		ap.SupportingInformation = append(ap.SupportingInformation, *ref("Observation", *obs.Id))
 	}
 	m.add("Appointment", id, ap)
 	return nil
