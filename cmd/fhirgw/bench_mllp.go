@@ -158,6 +158,7 @@ func benchMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	mix := fs.String("mix", "adt:1,oru:1", "message kinds and weights")
 	corpusDir := fs.String("corpus", "testdata/hl7v2/messages", "directory of the template messages")
 	metricsURL := fs.String("metrics-url", "http://127.0.0.1:8080/metrics", "the gateway's /metrics, read for peak RSS and CPU time; empty: skip")
+	warmup := fs.Duration("warmup", 0, "leave the ACK latencies of messages sent in this first part of the run out of the percentiles (they still count in the rate)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,7 +169,7 @@ func benchMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("bench mllp: %w", err)
 	}
-	res, err := runMLLPBench(ctx, f, *target, *conns, *duration, *rate, *metricsURL)
+	res, err := runMLLPBench(ctx, f, *target, *conns, *duration, *rate, *warmup, *metricsURL)
 	if err != nil {
 		return err
 	}
@@ -176,7 +177,7 @@ func benchMLLP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func runMLLPBench(ctx context.Context, f *messageFactory, target string, conns int, duration time.Duration, rate float64, metricsURL string) (*mllpBenchResult, error) {
+func runMLLPBench(ctx context.Context, f *messageFactory, target string, conns int, duration time.Duration, rate float64, warmup time.Duration, metricsURL string) (*mllpBenchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	res := &mllpBenchResult{codes: map[string]int64{}}
@@ -288,7 +289,9 @@ func runMLLPBench(ctx context.Context, f *messageFactory, target string, conns i
 					}
 					return
 				}
-				lat = append(lat, time.Since(t0))
+				if t0.Sub(start) >= warmup {
+					lat = append(lat, time.Since(t0))
+				}
 				acked++
 				m, err := hl7v2.Parse(ack)
 				if err != nil {
