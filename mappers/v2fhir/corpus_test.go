@@ -81,6 +81,14 @@ func deliberate(d check, msg *hl7v2.Message) string {
 		// ORU without ORC-5/ORC-1: the IG gives no status; we say completed
 		// for a final OBR-25 and unknown otherwise, FHIR-Converter active.
 		return "ORU order status inferred from OBR-25"
+	case (strings.HasPrefix(d.file, "REF") || strings.HasPrefix(d.file, "RRI")) && strings.Contains(d.field, "ServiceRequest[code ") && strings.HasSuffix(d.field, "] status") && orcless(msg) &&
+		slices.ContainsFunc(msg.AllSegments("OBR"), func(obr hl7v2.Segment) bool {
+			return obr.Field(4).Component(1).String() == codeOf(key) && d.got == map[bool]string{true: "completed", false: "unknown"}[obr.Field(25).String() == "F"]
+		}):
+		// A referral's observation group (OBR without ORC) is an earlier
+		// order; as in ORU, the IG gives it no status and we infer it from
+		// OBR-25. FHIR-Converter says active.
+		return "referral's earlier order status inferred from OBR-25"
 	case strings.Contains(d.field, "ServiceRequest[") && strings.HasSuffix(d.field, " status") && d.file == "ORU-R01-RMGEAD" && d.got == "completed" && orcless(msg) && obrStatus(msg, "F"):
 		return "ORU order status inferred from OBR-25"
 	case strings.Contains(d.field, "ServiceRequest[") && strings.HasSuffix(d.field, " status") && d.file == "MDHHS-OML-O21-2" && d.got == "active" && msg.Get("ORC-1") == "NW":
@@ -145,10 +153,6 @@ func deliberate(d check, msg *hl7v2.Message) string {
 		// We map AIS-3 to Appointment.serviceType; FHIR-Converter makes a
 		// ServiceRequest of the AIS as well.
 		return "AIS is the Appointment's serviceType"
-	case strings.HasPrefix(d.file, "REF") && strings.Contains(d.field, "ServiceRequest[code ") && d.got == "none":
-		// KNOWN DIFFERENCE, reported as a possible mapper bug: the REF
-		// mapping makes no ServiceRequest of the OBR.
-		return "KNOWN: REF OBR not mapped"
 	case strings.HasPrefix(d.file, "REF") && strings.HasSuffix(d.field, "] status") && d.got == "active" && msg.Get("RF1-1.1") == "P":
 		// RF1-1 P (table 0283 "pending": not yet accepted or rejected) is a
 		// request in force awaiting its answer, which is active; on-hold means
@@ -1032,9 +1036,12 @@ func compareComponent(where string, g, e obj, diff func(string, any, any)) {
 // resources (type and code) both sides have: each such note of one side
 // must be on the other, with the same time and an author when it has one.
 func compareNotes(file string, msg *hl7v2.Message, res *Result, exp []obj, c *[]check) {
+	// Trailing blanks are left out: ours drops them from a note's lines,
+	// FHIR-Converter keeps them.
+	trim := func(s string) string { return strings.TrimRight(s, " \t") }
 	nte := map[string]bool{}
 	for _, s := range msg.AllSegments("NTE") {
-		nte[s.Field(3).String()] = true
+		nte[trim(s.Field(3).String())] = true
 	}
 	type note struct {
 		time   string
@@ -1050,7 +1057,7 @@ func compareNotes(file string, msg *hl7v2.Message, res *Result, exp []obj, c *[]
 			}
 			for _, n := range list(r["note"]) {
 				n := n.(obj)
-				if t := str(n["text"]); nte[t] {
+				if t := trim(str(n["text"])); nte[t] {
 					out[k][t] = note{str(n["time"]), n["authorReference"] != nil}
 				}
 			}

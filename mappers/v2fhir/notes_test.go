@@ -187,7 +187,8 @@ func TestNotesRepeatedOrder(t *testing.T) {
 
 // TestNotesADTAndReferral: OBX in ADT, REF and RRI become Observations with
 // the NTE after each OBX as notes; in a referral they support the
-// ServiceRequest. An NTE after any other segment is no observation's.
+// ServiceRequest. The NTE after a referral's OBR is a note on the OBR's own
+// ServiceRequest; one after any other segment is no resource's.
 func TestNotesADTAndReferral(t *testing.T) {
 	const (
 		pid = "PID|1||CHC0012345^^^SQ-CHC-01^MR||张秀英||19491231|2\r"
@@ -227,17 +228,34 @@ func TestNotesADTAndReferral(t *testing.T) {
 					t.Errorf("Observation %d notes = %q, want %q", i+1, got, wantNotes[i])
 				}
 			}
+			var sr, obrOrder *fhir.ServiceRequest
+			for _, x := range serviceRequests(r) {
+				if len(x.Category) > 0 {
+					sr = x
+				} else {
+					obrOrder = x
+				}
+			}
 			for _, e := range r.Resources {
 				for _, bad := range []string{"患者级备注", "过敏备注", "随访记录", "转诊备注"} {
-					if bytes.Contains(e.JSON, []byte(bad)) {
+					if bytes.Contains(e.JSON, []byte(bad)) && (bad != "随访记录" || obrOrder == nil || e.Resource != any(obrOrder)) {
 						t.Errorf("%s carries %q", e.Type, bad)
 					}
 				}
 			}
+			if strings.Contains(tt.msg, "OBR|") {
+				if obrOrder == nil || !slices.Equal(noteTexts(obrOrder.Note), []string{"随访记录"}) {
+					t.Errorf("OBR ServiceRequest %+v, want the note after the OBR", obrOrder)
+				}
+			} else if obrOrder != nil {
+				t.Errorf("ServiceRequest %+v without an OBR", obrOrder)
+			}
 			if !tt.referral {
 				return
 			}
-			sr, _ := referralOf(t, r)
+			if sr == nil {
+				t.Fatal("no referral ServiceRequest")
+			}
 			var si []string
 			for _, s := range sr.SupportingInfo {
 				if ref := value(s.Reference); strings.HasPrefix(ref, "Observation/") {

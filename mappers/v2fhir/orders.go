@@ -31,12 +31,15 @@ func (m *mapper) mapOrders() error {
 // supportingObservations maps OBX groups that support a request (ORM/OML
 // order detail, a referral's clinical information) to Observations with
 // the NTE after each as notes, listed in the ServiceRequest's
-// supportingInfo.
+// supportingInfo; an OBX that is the result of an order is basedOn it.
 func (m *mapper) supportingObservations(sr *fhir.ServiceRequest, groups []obxGroup) {
 	for i, g := range groups {
 		obs := m.contextObservation(g.obx, "ServiceRequest/"+*sr.Id, i)
 		if obs != nil {
 			obs.Note = m.notes(g.nte)
+			if g.basedOn != nil {
+				obs.BasedOn = []fhir.Reference{*g.basedOn}
+			}
 		}
 		switch {
 		case obs == nil:

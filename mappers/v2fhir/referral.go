@@ -143,8 +143,11 @@ func (m *mapper) mapReferral(code, trigger string) error {
 		}
 	}
 	// OBX (the referral's clinical information, in REF and RRI after PR1 or
-	// OBR) support the referral as they support an order.
-	m.supportingObservations(sr, m.obxGroups())
+	// OBR) support the referral as they support an order; those of an OBR
+	// are also results of that earlier order.
+	groups := m.obxGroups()
+	m.priorOrders(sr, groups)
+	m.supportingObservations(sr, groups)
 	m.add("ServiceRequest", srID, sr)
 
 	taskID := makeID("Task", key...)
@@ -172,6 +175,35 @@ func (m *mapper) mapReferral(code, trigger string) error {
 	t.BusinessStatus = m.businessStatus(rf1, trigger, t.Status)
 	m.add("Task", taskID, t)
 	return nil
+}
+
+// priorOrders maps each observation group of a REF or RRI (an OBR with its
+// NTE and OBX: a test already ordered, whose results support the referral)
+// to a ServiceRequest by the IG's OBR segment map (intent order, ids from
+// the placer or filler number as for any order), lists it in the
+// referral's supportingInfo and marks it on groups as the order their OBX
+// are results of. The IG has no REF or RRI message map; this follows its
+// ORU map, where each OBX is based on its OBR's ServiceRequest.
+func (m *mapper) priorOrders(referral *fhir.ServiceRequest, groups []obxGroup) {
+	var byOBX map[int]*obxGroup // OBX occurrence → its group
+	for _, o := range m.orders() {
+		if !o.hasOBR {
+			continue // an ORC alone is no observation group
+		}
+		prior := m.serviceRequest(o, fhir.RequestIntentOrder)
+		referral.SupportingInfo = appendRef(referral.SupportingInfo, *ref("ServiceRequest", *prior.Id))
+		if byOBX == nil {
+			byOBX = make(map[int]*obxGroup, len(groups))
+			for i := range groups {
+				byOBX[m.occurrence(groups[i].obx)] = &groups[i]
+			}
+		}
+		for _, g := range o.obx {
+			if og := byOBX[m.occurrence(g.obx)]; og != nil {
+				og.basedOn = ref("ServiceRequest", *prior.Id)
+			}
+		}
+	}
 }
 
 // taskStatus is the two-way referral workflow: a referral is requested,

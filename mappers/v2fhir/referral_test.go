@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -478,11 +479,19 @@ func TestReferralCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := ours(r, "ServiceRequest")
-			if len(got) != 1 {
-				t.Fatalf("%d ServiceRequests", len(got))
+			// The referral and the earlier order of the OBR group.
+			var g obj
+			var priors []string
+			for _, sr := range ours(r, "ServiceRequest") {
+				if list(sr["identifier"]) != nil {
+					g = sr
+				} else {
+					priors = append(priors, "ServiceRequest/"+str(sr["id"]))
+				}
 			}
-			g := got[0]
+			if g == nil || len(priors) != 1 {
+				t.Fatalf("ServiceRequests %v, want the referral and the OBR's", ours(r, "ServiceRequest"))
+			}
 			var gi, wi []string
 			for _, i := range list(g["identifier"]) {
 				gi = append(gi, str(i.(obj)["system"])+"|"+str(i.(obj)["value"]))
@@ -559,15 +568,20 @@ func TestReferralCorpus(t *testing.T) {
 			if len(wa) == 0 || !slices.Equal(ga, wa) {
 				t.Errorf("insurance identifiers = %v, FHIR-Converter ClaimResponse %v", ga, wa)
 			}
-			// The PR1 Procedures and the OBX Observations are the referral's
-			// supporting information.
+			// The PR1 Procedures, the OBR's order and the OBX Observations
+			// are the referral's supporting information; the Observations
+			// are results of the OBR's order.
 			var procs, support []string
 			for _, p := range ours(r, "Procedure") {
 				procs = append(procs, "Procedure/"+str(p["id"]))
 			}
 			support = append(support, procs...)
+			support = append(support, priors...)
 			for _, o := range ours(r, "Observation") {
 				support = append(support, "Observation/"+str(o["id"]))
+				if b := list(o["basedOn"]); len(b) != 1 || str(b[0].(obj)["reference"]) != priors[0] {
+					t.Errorf("Observation basedOn %v, want %s", b, priors[0])
+				}
 			}
 			var si []string
 			for _, i := range list(g["supportingInfo"]) {
@@ -575,6 +589,144 @@ func TestReferralCorpus(t *testing.T) {
 			}
 			if len(procs) == 0 || len(support) == len(procs) || !slices.Equal(si, support) {
 				t.Errorf("supportingInfo = %v, want the Procedures and Observations %v", si, support)
+			}
+		})
+	}
+}
+
+// TestReferralPriorOrder covers the observation group of REF and RRI: the
+// OBR is an earlier order (a ServiceRequest with ids from its placer or
+// filler number), its OBX are results based on it, and both support the
+// referral.
+func TestReferralPriorOrder(t *testing.T) {
+	ref := string(readReferral(t, "ref-i12.hl7"))
+	rri := string(readReferral(t, "rri-i12-complete.hl7"))
+	const (
+		hba1c    = "OBR|1|LIS20240228-17^SQ-CHC-01||4548-4^糖化血红蛋白^LN|||20240228083000|||||||||D0012^王芳|||||||||F\r"
+		hba1cOBX = "OBX|1|NM|4548-4^糖化血红蛋白^LN||7.9|%|4.0-6.0|H|||F|||20240228083000\r"
+		lipid    = "OBR|2|||2093-3^总胆固醇^LN|||20240228083000|||||||||D0012^王芳\r"
+		lipidOBX = "OBX|1|NM|2093-3^总胆固醇^LN||6.2|mmol/L|<5.2|H|||F\r"
+		echo     = "OBR|1||US2024-0311^SH-H01|59282-4^超声心动图^LN|||20240312100000|||||||||110310000012345^李明|||||||||F\r"
+		echoOBX  = "OBX|1|TX|59282-4^超声心动图^LN||左室壁增厚|||||F\r"
+		vitalOBX = "OBX|1|NM|8480-6^收缩压^LN||168|mm[Hg]|90-139|H|||F|||20240301093000\r"
+	)
+	type prior struct {
+		ids     string // identifiers, system|value
+		key     []string
+		code    string
+		status  string
+		results []string // OBX-3 codes of the Observations based on it
+	}
+	tests := []struct {
+		name   string
+		msg    string
+		priors []prior
+		others []string // OBX-3 codes of Observations based on nothing
+	}{
+		{"placer number", ref + hba1c + hba1cOBX, []prior{{
+			ids: "urn:fhirgw:v2:id:SQ-CHC-01|LIS20240228-17", key: []string{"PLAC", "urn:fhirgw:v2:id:SQ-CHC-01", "LIS20240228-17"},
+			code: "4548-4", status: "completed", results: []string{"4548-4"},
+		}}, nil},
+		{"no order number: a key of the message", ref + lipid + lipidOBX, []prior{{
+			code: "2093-3", status: "unknown", results: []string{"2093-3"},
+		}}, nil},
+		{"two groups", ref + hba1c + hba1cOBX + lipid + lipidOBX, []prior{
+			{ids: "urn:fhirgw:v2:id:SQ-CHC-01|LIS20240228-17", code: "4548-4", status: "completed", results: []string{"4548-4"}},
+			{code: "2093-3", status: "unknown", results: []string{"2093-3"}},
+		}, nil},
+		{"OBR without OBX", ref + lipid, []prior{{code: "2093-3", status: "unknown"}}, nil},
+		{"OBX before any OBR supports the referral only", ref + vitalOBX + lipid + lipidOBX, []prior{{
+			code: "2093-3", status: "unknown", results: []string{"2093-3"},
+		}}, []string{"8480-6"}},
+		{"RRI, filler number", rri + echo + echoOBX, []prior{{
+			ids: "urn:fhirgw:v2:id:SH-H01|US2024-0311", key: []string{"FILL", "urn:fhirgw:v2:id:SH-H01", "US2024-0311"},
+			code: "59282-4", status: "completed", results: []string{"59282-4"},
+		}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := mustMap(t, parse(t, tc.msg), Config{})
+			if len(r.Warnings) != 0 {
+				t.Errorf("warnings: %+v", r.Warnings)
+			}
+			var referral *fhir.ServiceRequest
+			priors := map[string]*fhir.ServiceRequest{} // by code
+			for _, e := range r.Find("ServiceRequest") {
+				sr := e.Resource.(*fhir.ServiceRequest)
+				if len(sr.Category) > 0 {
+					referral = sr
+				} else {
+					priors[value(sr.Code.Coding[0].Code)] = sr
+				}
+			}
+			if referral == nil || len(priors) != len(tc.priors) {
+				t.Fatalf("referral %v, earlier orders %v, want %d", referral != nil, slices.Collect(maps.Keys(priors)), len(tc.priors))
+			}
+			basedOn := map[string]string{} // Observation code → ServiceRequest it is based on
+			var obsRefs []string
+			for _, e := range r.Find("Observation") {
+				o := e.Resource.(*fhir.Observation)
+				obsRefs = append(obsRefs, "Observation/"+*o.Id)
+				switch len(o.BasedOn) {
+				case 0:
+					basedOn[value(o.Code.Coding[0].Code)] = ""
+				case 1:
+					basedOn[value(o.Code.Coding[0].Code)] = value(o.BasedOn[0].Reference)
+				default:
+					t.Errorf("Observation %s basedOn %v", value(o.Code.Coding[0].Code), o.BasedOn)
+				}
+			}
+			var want []string
+			for _, p := range tc.priors {
+				sr := priors[p.code]
+				if sr == nil {
+					t.Errorf("no ServiceRequest for OBR %s", p.code)
+					continue
+				}
+				want = append(want, "ServiceRequest/"+*sr.Id)
+				var ids []string
+				for _, id := range sr.Identifier {
+					ids = append(ids, value(id.System)+"|"+value(id.Value))
+				}
+				if strings.Join(ids, " ") != p.ids {
+					t.Errorf("%s identifiers %v, want %q", p.code, ids, p.ids)
+				}
+				if p.key != nil && *sr.Id != makeID("ServiceRequest", p.key...) {
+					t.Errorf("%s id %s, want the one of %v", p.code, *sr.Id, p.key)
+				}
+				if *sr.Id == *referral.Id {
+					t.Errorf("%s has the referral's id", p.code)
+				}
+				if sr.Intent != fhir.RequestIntentOrder || sr.Status.Code() != p.status || sr.Requester == nil ||
+					value(sr.Subject.Reference) != value(referral.Subject.Reference) {
+					t.Errorf("%s: intent %s status %s requester %v subject %v", p.code, sr.Intent.Code(), sr.Status.Code(), sr.Requester, sr.Subject)
+				}
+				for _, c := range p.results {
+					if got := basedOn[c]; got != "ServiceRequest/"+*sr.Id {
+						t.Errorf("Observation %s basedOn %q, want %s", c, got, *sr.Id)
+					}
+				}
+			}
+			for _, c := range tc.others {
+				if got, ok := basedOn[c]; !ok || got != "" {
+					t.Errorf("Observation %s basedOn %q (present %v), want none", c, got, ok)
+				}
+			}
+			// The referral lists the earlier orders, then every Observation.
+			want = append(want, obsRefs...)
+			var si []string
+			for _, s := range referral.SupportingInfo {
+				si = append(si, value(s.Reference))
+			}
+			if !slices.Equal(si, want) {
+				t.Errorf("referral supportingInfo %v, want %v", si, want)
+			}
+			// The same message maps to the same ids.
+			again := mustMap(t, parse(t, tc.msg), Config{})
+			for i, e := range r.Resources {
+				if again.Resources[i].ID != e.ID {
+					t.Errorf("%s id %s, then %s", e.Type, e.ID, again.Resources[i].ID)
+				}
 			}
 		})
 	}

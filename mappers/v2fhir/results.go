@@ -25,6 +25,9 @@ type order struct {
 type obxGroup struct {
 	obx hl7v2.Segment
 	nte []hl7v2.Segment
+	// basedOn is the order the OBX is a result of, for supporting
+	// observations that are results (a referral's OBR group); else nil.
+	basedOn *fhir.Reference
 }
 
 // orders groups the message's order segments. An ORC followed by an OBR
