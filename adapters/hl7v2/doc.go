@@ -19,9 +19,10 @@
 // Fields are numbered as in the standard: for MSH, field 1 is the field
 // separator and field 2 the encoding characters. All indices are 1-based.
 //
-// SplitBatch and ParseBatch handle batch files (FHS, BHS, BTS, FTS) and files
-// of concatenated messages. Builder writes messages with automatic escaping,
-// and Ack builds acknowledgments, with an ERR segment from a *ParseError.
+// SplitBatch, ReadBatch and ParseBatch handle batch files (FHS, BHS, BTS,
+// FTS) and files of concatenated messages. Builder writes messages with
+// automatic escaping, and Ack builds acknowledgments, with an ERR segment
+// from a *ParseError.
 //
 // Parse never panics on malformed input; its errors are *ParseError values
 // locating the problem for an ERR segment.

@@ -97,7 +97,31 @@ func addCorpusSeedsStrings(f *testing.F) {
 
 func FuzzSplitBatch(f *testing.F) {
 	addCorpusSeeds(f)
+	// Stray lines, trailer counts that do not match, CRLF line counting.
+	f.Add([]byte("JUNK\r\nMSH|^~\\&|A\r\nPID|1\r\n"))
+	f.Add([]byte("FHS|^~\\&\nBHS|^~\\&\nMSH|^~\\&|A\nBTS|2\nPID|1\nBHS\nMSH|^~\\&|B\nBTS|x\nFTS|3|y\n"))
+	f.Add([]byte("BTS|\rFTS\rMSH\rMSH|\rhello\r\r\n\xEF\xBB\xBFMSH|^~\\&|C\rFTS|-1"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		b, rerr := ReadBatch(data)
+		if rerr != nil {
+			if _, ok := rerr.(*ParseError); !ok {
+				t.Fatalf("ReadBatch error is %T, not *ParseError", rerr)
+			}
+		}
+		if len(b.Lines) != len(b.Messages) {
+			t.Fatalf("%d lines for %d messages", len(b.Lines), len(b.Messages))
+		}
+		// Warnings and messages are in line order, within the file.
+		lines := 1 + bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n"))
+		last := 0
+		for _, w := range b.Warnings {
+			if w.Line < last || w.Line > lines {
+				t.Fatalf("warning %v out of order or past line %d", w, lines)
+			}
+			last = w.Line
+		}
+		checkSplit(t, data, b.Messages)
+
 		msgs, err := SplitBatch(data)
 		if err != nil {
 			if _, ok := err.(*ParseError); !ok {
@@ -105,17 +129,28 @@ func FuzzSplitBatch(f *testing.F) {
 			}
 			return
 		}
-		// Messages are in order, do not overlap, and each starts with MSH.
-		rest := data
-		for _, m := range msgs {
-			if !bytes.HasPrefix(m, []byte("MSH")) {
-				t.Fatalf("message does not start with MSH: %q", m)
-			}
-			i := bytes.Index(rest, m)
-			if i < 0 {
-				t.Fatalf("message %q not found in order", m)
-			}
-			rest = rest[i+len(m):]
+		// Where the strict split succeeds, the lenient one finds the same
+		// messages.
+		if rerr != nil || len(msgs) != len(b.Messages) {
+			t.Fatalf("SplitBatch found %d messages, ReadBatch %d (%v)", len(msgs), len(b.Messages), rerr)
 		}
+		checkSplit(t, data, msgs)
 	})
+}
+
+// checkSplit checks that msgs are in order in data, do not overlap, and
+// each start with MSH.
+func checkSplit(t *testing.T, data []byte, msgs [][]byte) {
+	t.Helper()
+	rest := data
+	for _, m := range msgs {
+		if !bytes.HasPrefix(m, []byte("MSH")) {
+			t.Fatalf("message does not start with MSH: %q", m)
+		}
+		i := bytes.Index(rest, m)
+		if i < 0 {
+			t.Fatalf("message %q not found in order", m)
+		}
+		rest = rest[i+len(m):]
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -67,22 +68,34 @@ func ingestFiles(ctx context.Context, args []string, getenv func(string) string,
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tINDEX\tCONTROL ID\tTYPE\tACK\tREASON")
-	total, failed := 0, 0
+	total, failed, problems := 0, 0, 0
 	for _, name := range files {
 		if ctx.Err() != nil {
 			break
 		}
 		data, err := os.ReadFile(name)
-		var msgs [][]byte
+		var batch hl7v2.Batch
 		if err == nil {
-			msgs, err = hl7v2.SplitBatch(data)
+			batch, err = hl7v2.ReadBatch(data)
+		}
+		// Problems of the file itself (skipped lines, trailer counts that
+		// say messages were lost) are lines of the report, in file order
+		// among the messages, and fail the run like a refused message.
+		w := 0
+		warnUntil := func(line int) {
+			for ; w < len(batch.Warnings) && batch.Warnings[w].Line < line; w++ {
+				problems++
+				fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", name, oneLine(batch.Warnings[w].String()))
+			}
 		}
 		if err != nil {
+			warnUntil(math.MaxInt)
 			failed++
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\n", name, oneLine(err.Error()))
 			continue
 		}
-		for i, raw := range msgs {
+		for i, raw := range batch.Messages {
+			warnUntil(batch.Lines[i])
 			total++
 			out := gw.Pipeline.Process(ctx, ingest.Inbound{Channel: *channel, Raw: raw, Remote: "file:" + name, Charset: *charset})
 			id, typ := "-", "-"
@@ -96,14 +109,15 @@ func ingestFiles(ctx context.Context, args []string, getenv func(string) string,
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", name, i+1, id, typ, orDash(out.AppCode), oneLine(out.Reason))
 		}
+		warnUntil(math.MaxInt)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "%d messages, %d not accepted (%s store)\n", total, failed, cfg.StoreKind())
+	fmt.Fprintf(stdout, "%d messages, %d not accepted, %d file problems (%s store)\n", total, failed, problems, cfg.StoreKind())
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ingest interrupted: %w", err)
 	}
-	if failed > 0 {
-		return fmt.Errorf("ingest: %d of %d messages (or files) not accepted", failed, total)
+	if failed > 0 || problems > 0 {
+		return fmt.Errorf("ingest: %d of %d messages (or files) not accepted, %d file problems", failed, total, problems)
 	}
 	return nil
 }

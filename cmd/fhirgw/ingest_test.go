@@ -73,3 +73,44 @@ func TestIngestCommand(t *testing.T) {
 		t.Errorf("enhanced-mode message in the error queue: err %v, report:\n%s", err, out.String())
 	}
 }
+
+// TestIngestBatchProblems: a stray line and trailer counts that do not match
+// are lines of the report and fail the run, but every message is still
+// processed and reported.
+func TestIngestBatchProblems(t *testing.T) {
+	dir := t.TempDir()
+	m1 := "MSH|^~\\&|A|B|C|D|20240101||ADT^A04|JUNK1|P|2.5\rPID|1||J1^^^B^MR||Li^Lei\r"
+	m2 := "MSH|^~\\&|A|B|C|D|20240101||ADT^A04|JUNK2|P|2.5\rPID|1||J2^^^B^MR||Han^Meimei\r"
+	file := filepath.Join(dir, "batch.hl7")
+	content := "JUNK\rFHS|^~\\&|A\rBHS|^~\\&|A\r" + m1 + m2 + "BTS|3\rFTS|1\r"
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"ingest", "--data-dir", filepath.Join(dir, "data"), "--log-level", "error", file},
+		func(string) string { return "" }, &out, &errOut)
+	if err == nil {
+		t.Errorf("ingest of a batch with problems succeeded:\n%s", out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	want := []string{
+		"line 1: not part of a message",
+		"JUNK1",
+		"JUNK2",
+		"line 8: BTS: BTS-1 says 3 messages, the batch holds 2",
+		"2 messages, 0 not accepted, 2 file problems",
+	}
+	if len(lines) != len(want)+1 {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i+1], w) {
+			t.Errorf("report line %d: %q, want %q", i+1, lines[i+1], w)
+		}
+	}
+	for _, l := range lines[2:4] {
+		if f := strings.Fields(l); len(f) < 5 || f[4] != "AA" {
+			t.Errorf("message not applied: %q", l)
+		}
+	}
+}

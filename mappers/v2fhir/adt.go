@@ -76,7 +76,7 @@ func (m *mapper) mapEncounter(trigger string) {
 		}
 	}
 	admit, discharge := pv1.Field(44).Rep(1).Component(1).String(), pv1.Field(45).Rep(1).Component(1).String()
-	e.Period = m.period(admit, discharge)
+	e.Period = m.fieldPeriod(pv1, 44, 45)
 	switch {
 	case trigger == "A11":
 		e.Status = fhir.EncounterStatusCancelled
@@ -183,7 +183,7 @@ func (m *mapper) mapAllergy(s hl7v2.Segment) {
 			a.Reaction = append(a.Reaction, fhir.AllergyIntoleranceReaction{Manifestation: []fhir.CodeableConcept{*textOnly(t)}})
 		}
 	}
-	a.OnsetDateTime = opt(m.dateTime(fieldText(s, 6)))
+	a.OnsetDateTime = opt(m.fieldDateTime(s, 6))
 	m.addFrom(s, "AllergyIntolerance", id, a)
 }
 
@@ -209,8 +209,8 @@ func (m *mapper) mapCondition(s hl7v2.Segment) string {
 	}
 	c.Id = &id
 	c.Category = []fhir.CodeableConcept{*codeOnly("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis", "Encounter Diagnosis")}
-	c.OnsetDateTime = opt(m.dateTime(fieldText(s, 5)))
-	c.RecordedDate = opt(m.dateTime(fieldText(s, 19)))
+	c.OnsetDateTime = opt(m.fieldDateTime(s, 5))
+	c.RecordedDate = opt(m.fieldDateTime(s, 19))
 	for _, r := range reps(s, 16) {
 		if rf := m.practitioner(r); rf != nil {
 			c.Recorder = rf

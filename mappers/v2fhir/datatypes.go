@@ -152,6 +152,11 @@ func parseDTM(v string, loc *time.Location) (s string, hasTime, ok bool) {
 	if !isDigits(digits) {
 		return "", false, false
 	}
+	// Checked before the date-only forms return: "1990-01-01" is not the
+	// year 1990 with an offset.
+	if zone != "" && (len(zone) != 5 || !isDigits(zone[1:])) {
+		return "", false, false
+	}
 	switch len(digits) {
 	case 4:
 		return digits, false, true
@@ -173,9 +178,6 @@ func parseDTM(v string, loc *time.Location) (s string, hasTime, ok bool) {
 	digits += "0000"[:14-len(digits)]
 	var tz *time.Location = loc
 	if zone != "" {
-		if len(zone) != 5 || !isDigits(zone[1:]) {
-			return "", false, false
-		}
 		h, _ := strconv.Atoi(zone[1:3])
 		mi, _ := strconv.Atoi(zone[3:5])
 		off := (h*60 + mi) * 60
@@ -215,6 +217,33 @@ func date(v string) string {
 	}
 	s, _, _ := parseDTM(v, time.UTC)
 	return s
+}
+
+// checkedDateTime is dateTime for the value v of field (e.g. "OBX-14") of s.
+// A value that is not a date/time is dropped, as by dateTime, but with a
+// DATETIME_INVALID warning, so that the ACK tells the sender; "" (the HL7
+// null) is not a value.
+func (m *mapper) checkedDateTime(s hl7v2.Segment, field, v string) string {
+	dt := m.dateTime(v)
+	if dt == "" && v != "" && v != `""` {
+		m.warn(s, field, "DATETIME_INVALID", "%s %q is not a date/time", field, v)
+	}
+	return dt
+}
+
+// fieldDateTime is checkedDateTime for field n of s.
+func (m *mapper) fieldDateTime(s hl7v2.Segment, n int) string {
+	return m.checkedDateTime(s, s.Name()+"-"+itoa(n), fieldText(s, n))
+}
+
+// fieldPeriod is period for fields start and end of s, warning as
+// checkedDateTime does.
+func (m *mapper) fieldPeriod(s hl7v2.Segment, start, end int) *fhir.Period {
+	p := &fhir.Period{Start: opt(m.fieldDateTime(s, start)), End: opt(m.fieldDateTime(s, end))}
+	if p.Start == nil && p.End == nil {
+		return nil
+	}
+	return p
 }
 
 func (m *mapper) period(start, end string) *fhir.Period {

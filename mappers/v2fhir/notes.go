@@ -44,7 +44,7 @@ func (m *mapper) annotation(s hl7v2.Segment) *fhir.Annotation {
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
-	a := &fhir.Annotation{Text: text, Time: opt(m.dateTime(fieldText(s, 6)))}
+	a := &fhir.Annotation{Text: text, Time: opt(m.fieldDateTime(s, 6))}
 	if r := s.Field(5).Rep(1); !r.IsEmpty() {
 		a.AuthorReference = m.practitioner(r)
 	}

@@ -101,7 +101,7 @@ func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.Servi
 		if !known {
 			status, known = orderControl[strings.ToUpper(fieldText(o.orc, 1))]
 		}
-		sr.AuthoredOn = opt(m.dateTime(fieldText(o.orc, 9)))
+		sr.AuthoredOn = opt(m.fieldDateTime(o.orc, 9))
 		for _, r := range reps(o.orc, 12) {
 			if rf := m.practitioner(r); rf != nil {
 				sr.Requester = rf

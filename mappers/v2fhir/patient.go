@@ -226,7 +226,12 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 			}
 		}
 	}
-	p.BirthDate = opt(date(pid.Field(7).Rep(1).Component(1).String()))
+	if bd := fieldText(pid, 7); bd != "" && bd != `""` {
+		// Dropped rather than guessed, but not silently: the ACK says why.
+		if p.BirthDate = opt(date(bd)); p.BirthDate == nil {
+			m.warn(pid, "PID-7", "BIRTHDATE_INVALID", "PID-7 %q is not a date", bd)
+		}
+	}
 	sex := strings.ToUpper(fieldText(pid, 8))
 	p.Gender = gender(sex)
 	if sex != "" && p.Gender == nil {
@@ -274,7 +279,7 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 		f := false
 		p.MultipleBirthBoolean = &f
 	}
-	if dt := m.dateTime(pid.Field(29).Rep(1).Component(1).String()); dt != "" {
+	if dt := m.fieldDateTime(pid, 29); dt != "" {
 		p.DeceasedDateTime = &dt
 	} else {
 		switch strings.ToUpper(fieldText(pid, 30)) {
@@ -384,7 +389,7 @@ func (m *mapper) contact(nk hl7v2.Segment) *fhir.PatientContact {
 		}
 	}
 	c.Gender = gender(fieldText(nk, 15))
-	c.Period = m.period(fieldText(nk, 8), fieldText(nk, 9))
+	c.Period = m.fieldPeriod(nk, 8, 9)
 	if c.Name == nil && c.Address == nil && len(c.Telecom) == 0 {
 		return nil
 	}

@@ -41,7 +41,7 @@ func (m *mapper) mapProcedure(s hl7v2.Segment, idx int) string {
 		id = makeID("Procedure", m.patientID, fieldText(s, 3), value(code.Text), fieldText(s, 5))
 	}
 	p.Id = &id
-	p.PerformedDateTime, p.PerformedPeriod = m.procedureTime(fieldText(s, 5), fieldText(s, 7))
+	p.PerformedDateTime, p.PerformedPeriod = m.procedureTime(m.fieldDateTime(s, 5), fieldText(s, 7))
 	if r := s.Field(6).Rep(1); !r.IsEmpty() {
 		p.Category = m.cwe(r)
 	}
@@ -69,8 +69,7 @@ func (m *mapper) mapProcedure(s hl7v2.Segment, idx int) string {
 // procedureTime maps PR1-5 and PR1-7 (minutes): a period from PR1-5 to
 // PR1-5 plus the minutes when both are sent and PR1-5 has a time of day,
 // else a dateTime.
-func (m *mapper) procedureTime(start, minutes string) (*string, *fhir.Period) {
-	dt := m.dateTime(start)
+func (m *mapper) procedureTime(dt, minutes string) (*string, *fhir.Period) {
 	if dt == "" || minutes == "" {
 		return opt(dt), nil
 	}

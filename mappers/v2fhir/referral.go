@@ -71,10 +71,10 @@ func (m *mapper) mapReferral(code, trigger string) error {
 		Code:       m.cwe(rf1.Field(3).Rep(1)),
 		Subject:    *m.subject(),
 		Encounter:  m.encounter,
-		AuthoredOn: opt(m.dateTime(fieldText(rf1, 7))),
+		AuthoredOn: opt(m.fieldDateTime(rf1, 7)),
 	}
 	if sr.AuthoredOn == nil {
-		sr.AuthoredOn = opt(m.dateTime(fieldText(rf1, 9))) // process date
+		sr.AuthoredOn = opt(m.fieldDateTime(rf1, 9)) // process date
 	}
 	if cc := m.cwe(rf1.Field(5).Rep(1)); cc != nil {
 		// RF1-5 referral category (table 0284: inpatient, outpatient,
@@ -90,7 +90,10 @@ func (m *mapper) mapReferral(code, trigger string) error {
 		sr.Category = append(sr.Category, *cc)
 	}
 	sr.Insurance = m.authorizations()
-	sr.OccurrencePeriod = m.period(fieldText(rf1, 7), fieldText(rf1, 8))
+	// RF1-7 was warned about above.
+	if start, end := m.dateTime(fieldText(rf1, 7)), m.fieldDateTime(rf1, 8); start != "" || end != "" {
+		sr.OccurrencePeriod = &fhir.Period{Start: opt(start), End: opt(end)}
+	}
 	switch s, known := referralStatus[status]; {
 	case trigger == "I14":
 		sr.Status = requestRevoked

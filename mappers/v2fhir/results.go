@@ -215,8 +215,8 @@ func (m *mapper) mapORU() error {
 		} else {
 			dr.Status = fhir.DiagnosticReportStatusUnknown
 		}
-		dr.EffectiveDateTime = opt(m.dateTime(fieldText(o.obr, 7)))
-		dr.Issued = opt(instant(m.dateTime(fieldText(o.obr, 22))))
+		dr.EffectiveDateTime = opt(m.fieldDateTime(o.obr, 7))
+		dr.Issued = opt(instant(m.fieldDateTime(o.obr, 22)))
 		for i, s := range o.spm {
 			sp := m.specimen(s, drID, i)
 			if sp != "" {
@@ -329,11 +329,11 @@ func (m *mapper) observation(s hl7v2.Segment, o *order, reportID string, idx int
 	if !m.value(obs, s, rr) && rr != nil {
 		obs.ReferenceRange = []fhir.ObservationReferenceRange{*rr}
 	}
-	obs.EffectiveDateTime = opt(m.dateTime(fieldText(s, 14)))
+	obs.EffectiveDateTime = opt(m.fieldDateTime(s, 14))
 	if obs.EffectiveDateTime == nil && o.hasOBR {
 		obs.EffectiveDateTime = opt(m.dateTime(fieldText(o.obr, 7)))
 	}
-	obs.Issued = opt(instant(m.dateTime(fieldText(s, 19))))
+	obs.Issued = opt(instant(m.fieldDateTime(s, 19)))
 	for _, r := range reps(s, 8) {
 		if c := comp(r, 1); c != "" {
 			obs.Interpretation = append(obs.Interpretation, *codeOnly("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", c, comp(r, 2)))
@@ -574,10 +574,11 @@ func (m *mapper) specimen(s hl7v2.Segment, reportID string, idx int) string {
 	col := &fhir.SpecimenCollection{}
 	if rg := s.Field(17).Rep(1); !rg.IsEmpty() {
 		start, end := comp(rg, 1), comp(rg, 2)
+		start, end = m.checkedDateTime(s, "SPM-17", start), m.checkedDateTime(s, "SPM-17", end)
 		if end == "" {
-			col.CollectedDateTime = opt(m.dateTime(start))
+			col.CollectedDateTime = opt(start)
 		} else {
-			col.CollectedPeriod = m.period(start, end)
+			col.CollectedPeriod = &fhir.Period{Start: opt(start), End: &end}
 		}
 	}
 	if r := s.Field(7).Rep(1); !r.IsEmpty() {
@@ -589,7 +590,7 @@ func (m *mapper) specimen(s hl7v2.Segment, reportID string, idx int) string {
 	if col.CollectedDateTime != nil || col.CollectedPeriod != nil || col.Method != nil || col.BodySite != nil {
 		sp.Collection = col
 	}
-	sp.ReceivedTime = opt(m.dateTime(fieldText(s, 18)))
+	sp.ReceivedTime = opt(m.fieldDateTime(s, 18))
 	m.addFrom(s, "Specimen", id, sp)
 	return id
 }

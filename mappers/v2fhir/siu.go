@@ -79,7 +79,7 @@ func (m *mapper) mapSIU(trigger string) error {
 	// TQ1 (v2.5+) replaces the deprecated SCH-11 TQ; either gives the slot.
 	var start, end string
 	if tq1, ok := m.msg.Segment("TQ1"); ok {
-		start, end = m.dateTime(fieldText(tq1, 7)), m.dateTime(fieldText(tq1, 8))
+		start, end = m.fieldDateTime(tq1, 7), m.fieldDateTime(tq1, 8)
 	}
 	if start == "" {
 		tq := sch.Field(11).Rep(1)
@@ -154,7 +154,7 @@ func (m *mapper) participant(s hl7v2.Segment, actor *fhir.Reference) fhir.Appoin
 	if cc := m.cwe(s.Field(4).Rep(1)); cc != nil {
 		p.Type = []fhir.CodeableConcept{*cc}
 	}
-	if st := m.dateTime(fieldText(s, 6)); st != "" {
+	if st := m.fieldDateTime(s, 6); st != "" {
 		p.Period = &fhir.Period{Start: &st}
 	}
 	return p

@@ -196,7 +196,11 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 	}
 
 	im.LotNumber = opt(fieldText(rxa, 15))
-	im.ExpirationDate = opt(date(fieldText(rxa, 16)))
+	if exp := fieldText(rxa, 16); exp != "" && exp != `""` {
+		if im.ExpirationDate = opt(date(exp)); im.ExpirationDate == nil {
+			m.warn(rxa, "RXA-16", "DATETIME_INVALID", "RXA-16 %q is not a date", exp)
+		}
+	}
 	if mf := rxa.Field(17).Rep(1); !mf.IsEmpty() {
 		// No Organization is made for the manufacturer: the MVX code is a
 		// logical identifier and the name a display.
@@ -231,7 +235,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 			im.StatusReason = textOnly("not administered")
 		}
 	}
-	im.Recorded = opt(m.dateTime(fieldText(rxa, 22)))
+	im.Recorded = opt(m.fieldDateTime(rxa, 22))
 
 	m.addFrom(rxa, "Immunization", id, im)
 	return im
