@@ -163,8 +163,10 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 		}
 		rec.Status, rec.Resources = store.MessageApplied, append(mg.resources, resources...)
 		rec.Reason = strings.Join(slices.Concat(mg.notes, plan.notes, warningNote(j)), "; ")
-		a.msg, err = tx.PutMessage(ctx, rec)
-		return err
+		if a.msg, err = tx.PutMessage(ctx, rec); err != nil {
+			return err
+		}
+		return supersede(ctx, tx, a.msg)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// A concurrent copy of the message committed first (the unique constraint on

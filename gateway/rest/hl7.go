@@ -197,14 +197,22 @@ func messageQuery(v url.Values) (store.MessageQuery, *outcome.Error) {
 	var q store.MessageQuery
 	for name := range v {
 		switch name {
-		case "status", "sender", "type", "channel", "since", "until", "_count", "_page":
+		case "status", "sender", "type", "channel", "superseded", "since", "until", "_count", "_page":
 		default:
-			return q, outcome.BadRequest("unknown parameter %q (known: status, sender, type, channel, since, until, _count, _page)", name)
+			return q, outcome.BadRequest("unknown parameter %q (known: status, sender, type, channel, superseded, since, until, _count, _page)", name)
 		}
 	}
 	q.Status, q.Sender, q.Type, q.Channel = v.Get("status"), v.Get("sender"), v.Get("type"), v.Get("channel")
 	if q.Status != "" && !store.ValidMessageStatus(q.Status) {
 		return q, outcome.BadRequest("status %q is not one of applied, error, rejected, duplicate", q.Status)
+	}
+	// superseded=false: the error queue without the failures a later copy solved.
+	if s := v.Get("superseded"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return q, outcome.BadRequest("superseded must be true or false, got %q", s)
+		}
+		q.Superseded = &b
 	}
 	for _, p := range []struct {
 		name string

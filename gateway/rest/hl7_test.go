@@ -124,6 +124,12 @@ func TestHL7Endpoints(t *testing.T) {
 			if len(page.Messages) != 1 || page.Messages[0]["controlId"] != "MSG00001" {
 				t.Fatalf("status=duplicate: %s", r.Body)
 			}
+			r = s.Do(http.MethodGet, s.Root+"/hl7v2/messages?superseded=false&status=duplicate", nil)
+			page = listing{}
+			json.Unmarshal(r.Body, &page)
+			if len(page.Messages) != 1 {
+				t.Fatalf("superseded=false: %s", r.Body)
+			}
 
 			// One message, with its exact bytes and its text.
 			var detail struct {
@@ -171,6 +177,7 @@ func TestHL7Endpoints(t *testing.T) {
 				{http.MethodGet, "/hl7v2/messages?sendr=x", "", nil, http.StatusBadRequest},
 				{http.MethodGet, "/hl7v2/messages?since=yesterday", "", nil, http.StatusBadRequest},
 				{http.MethodGet, "/hl7v2/messages?_count=0", "", nil, http.StatusBadRequest},
+				{http.MethodGet, "/hl7v2/messages?superseded=maybe", "", nil, http.StatusBadRequest},
 				{http.MethodGet, "/hl7v2/messages/00000000-0000-0000-0000-000000000000", "", nil, http.StatusNotFound},
 				{http.MethodPost, "/hl7v2/messages/00000000-0000-0000-0000-000000000000/$replay", "", nil, http.StatusNotFound},
 			} {

@@ -452,6 +452,12 @@ const (
 	MessageDuplicate = "duplicate"
 )
 
+// SupersededPrefix starts the Reason of a message that failed (error or rejected)
+// and was later superseded by an applied message with the same sender and control
+// id: "superseded by message <id>: <the reason it failed>". Its status stays what
+// it was; MessageQuery.Superseded leaves such messages out of an error queue.
+const SupersededPrefix = "superseded by message "
+
 // Message is one HL7 v2 message as received, with what became of it. Every message is
 // stored, whatever its outcome, so that it can be inspected and replayed.
 type Message struct {
@@ -487,6 +493,11 @@ type MessageQuery struct {
 	// Before continues a listing: only messages with Seq < Before. Zero starts at the
 	// newest.
 	Before int64
+	// ControlID is MSH-10, exact.
+	ControlID string
+	// Superseded, when set, keeps only the messages whose Reason starts with
+	// SupersededPrefix (true) or only the others (false).
+	Superseded *bool
 }
 
 // DefaultMessageCount is the page size of a MessageQuery without Count.

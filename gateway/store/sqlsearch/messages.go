@@ -43,6 +43,17 @@ func BuildListMessages(d Dialect, q store.MessageQuery) (Statement, int) {
 	if q.Channel != "" {
 		add("channel =", q.Channel)
 	}
+	if q.ControlID != "" {
+		add("control_id =", q.ControlID)
+	}
+	if q.Superseded != nil {
+		// The prefix holds neither '%' nor '_'.
+		op := "reason NOT LIKE"
+		if *q.Superseded {
+			op = "reason LIKE"
+		}
+		add(op, store.SupersededPrefix+"%")
+	}
 	if !q.Since.IsZero() {
 		add("received >=", Micros(q.Since))
 	}

@@ -242,11 +242,20 @@ func testMessageList(t *testing.T, s store.Store) {
 	var all []store.Message // in insertion (seq) order
 	err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 		for i := range 24 {
+			// Control ids repeat (C000-C011, never on two applied messages), and some
+			// failures are superseded.
+			reason := ""
+			if st := statuses[i%len(statuses)]; st == store.MessageError || st == store.MessageRejected {
+				reason = "cannot apply"
+				if i%3 == 0 {
+					reason = store.SupersededPrefix + "m1: cannot apply"
+				}
+			}
 			m, err := tx.PutMessage(ctx, store.Message{
 				Channel: channels[i%len(channels)], Sender: senders[i%len(senders)],
-				ControlID: fmt.Sprintf("C%03d", i), Type: types[i%len(types)],
+				ControlID: fmt.Sprintf("C%03d", i%12), Type: types[i%len(types)],
 				Received: base.Add(time.Duration(i) * time.Minute), Status: statuses[i%len(statuses)],
-				Raw: fmt.Appendf(nil, "MSH|%d", i),
+				Reason: reason, Raw: fmt.Appendf(nil, "MSH|%d", i),
 			})
 			if err != nil {
 				return err
@@ -265,7 +274,8 @@ func testMessageList(t *testing.T, s store.Store) {
 			if (q.Status == "" || m.Status == q.Status) && headMatch(m.Sender, q.Sender) &&
 				headMatch(m.Type, q.Type) && (q.Channel == "" || m.Channel == q.Channel) &&
 				(q.Since.IsZero() || !m.Received.Before(q.Since)) && (q.Until.IsZero() || m.Received.Before(q.Until)) &&
-				(q.Before == 0 || m.Seq < q.Before) {
+				(q.Before == 0 || m.Seq < q.Before) && (q.ControlID == "" || m.ControlID == q.ControlID) &&
+				(q.Superseded == nil || *q.Superseded == strings.HasPrefix(m.Reason, store.SupersededPrefix)) {
 				out = append(out, m.ID)
 			}
 		}
@@ -292,6 +302,7 @@ func testMessageList(t *testing.T, s store.Store) {
 			q.Before = p.Next
 		}
 	}
+	yes, no := true, false
 	tests := []struct {
 		name  string
 		q     store.MessageQuery
@@ -317,6 +328,12 @@ func testMessageList(t *testing.T, s store.Store) {
 		{name: "unknown sender", q: store.MessageQuery{Sender: "HIS3"}, empty: true},
 		{name: "a prefix is not a component", q: store.MessageQuery{Sender: "HI"}, empty: true},
 		{name: "unknown event", q: store.MessageQuery{Type: "ADT^A0"}, empty: true},
+		{name: "control id", q: store.MessageQuery{ControlID: "C002"}},
+		{name: "sender and control id", q: store.MessageQuery{Sender: senders[2], ControlID: "C002"}},
+		{name: "control id is exact", q: store.MessageQuery{ControlID: "C00"}, empty: true},
+		{name: "superseded", q: store.MessageQuery{Superseded: &yes}},
+		{name: "error queue", q: store.MessageQuery{Status: store.MessageError, Superseded: &no}},
+		{name: "rejected, superseded", q: store.MessageQuery{Status: store.MessageRejected, Superseded: &yes}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
