@@ -71,9 +71,8 @@ func TestSameMessage(t *testing.T) {
 	}
 }
 
-// TestReplayKeepsApplied: a replay of an applied message that now fails (here: a
-// charset the message was received with that the replay would not know) neither
-// takes its status nor its resource links.
+// TestReplayKeepsApplied: a replay of an applied message that now fails (here: its
+// version is no longer accepted) neither takes its status nor its resource links.
 func TestReplayKeepsApplied(t *testing.T) {
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -220,5 +219,23 @@ func TestFutureEventTime(t *testing.T) {
 				t.Errorf("event time five minutes ahead = %v, want it kept (%v)", m.EventTime, want)
 			}
 		})
+	}
+}
+
+func TestCharsetOfStored(t *testing.T) {
+	p := New(nil, nil, Config{ChannelCharsets: map[string]string{"mllp": "GB18030"}})
+	tests := []struct {
+		m    store.Message
+		want string
+	}{
+		{store.Message{Channel: "http", Charset: "GBK"}, "GBK"},
+		{store.Message{Channel: "mllp", Charset: "UTF-8"}, "UTF-8"},
+		{store.Message{Channel: "mllp"}, "GB18030"},
+		{store.Message{Channel: "http"}, ""},
+	}
+	for _, tt := range tests {
+		if got := p.Charset(tt.m); got != tt.want {
+			t.Errorf("Charset(%s, %q) = %q, want %q", tt.m.Channel, tt.m.Charset, got, tt.want)
+		}
 	}
 }

@@ -44,7 +44,10 @@ type Inbound struct {
 	Channel string
 	Raw     []byte
 	Remote  string
-	Charset string // per-channel override, "" = MSH-18/auto
+	// Charset is the character set the transport named (an HTTP charset parameter,
+	// `ingest --charset`); stored with the message. Empty: the channel's configured
+	// one, else MSH-18 or detection.
+	Charset string
 }
 
 // Outcome is what became of a message and what to answer.
@@ -128,15 +131,30 @@ func (p *Pipeline) Replay(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("ingest: replay %s: %w", id, err)
 	}
+	if strings.HasPrefix(m.Reason, store.SupersededPrefix) {
+		// A copy of it was applied since: replaying this one could only fail on the
+		// control id and put a solved problem back in the queue.
+		return Outcome{MessageID: m.ID, Status: m.Status, Code: "AE", AppCode: "AE",
+			Reason: "the message was " + strings.TrimSuffix(m.Reason[:strings.Index(m.Reason, ":")+1], ":") + "; replay that one if needed"}, nil
+	}
 	if cut(&m) {
 		// Its end was never kept: what is left may parse and map, into partial data.
 		return Outcome{MessageID: m.ID, Status: m.Status, Code: "AR", AppCode: "AR",
 			Reason: "the message was cut at the size limit when it arrived and cannot be replayed; the sender must send it again"}, nil
 	}
 	// The transport's charset, when it named one, as on arrival; else the channel's
-	// as configured now, which may be the fix the replay is for.
+	// as configured now (run falls back to it), which may be the fix the replay is for.
 	in := Inbound{Channel: m.Channel, Raw: m.Raw, Charset: m.Charset}
 	return p.run(ctx, in, &m), nil
+}
+
+// Charset is the character set m is read with: the one its transport named, else
+// its channel's as configured now; empty means MSH-18 or detection.
+func (p *Pipeline) Charset(m store.Message) string {
+	if m.Charset != "" {
+		return m.Charset
+	}
+	return p.cfg.ChannelCharsets[m.Channel]
 }
 
 // failure is why a message was not applied, with what its ERR segment says.
@@ -353,6 +371,22 @@ func (p *Pipeline) record(ctx context.Context, j *job, f *failure) Outcome {
 	rec.Reason, rec.Resources = f.reason, nil
 	out := Outcome{Status: rec.Status, Reason: f.reason}
 	err := p.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		// The lock applyOnce takes: a copy of this message being applied at the same
+		// time marks this row superseded, and must not race this write of it.
+		if err := tx.Lock(ctx, "ingest:message:"+rec.Sender+"\x00"+rec.ControlID); err != nil {
+			return fmt.Errorf("lock message: %w", err)
+		}
+		if rec.ID != "" {
+			cur, err := tx.ReadMessage(ctx, rec.ID) // locks the row
+			if err != nil {
+				return fmt.Errorf("lock message row: %w", err)
+			}
+			if strings.HasPrefix(cur.Reason, store.SupersededPrefix) {
+				// Superseded meanwhile: the copy applied is what counts.
+				out.MessageID, out.Status, out.Reason = cur.ID, cur.Status, cur.Reason
+				return nil
+			}
+		}
 		m, err := tx.PutMessage(ctx, rec)
 		out.MessageID = m.ID
 		return err

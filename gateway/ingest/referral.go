@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shch/fhirgw/gateway/fhirjson"
 	"github.com/shch/fhirgw/gateway/store"
@@ -56,22 +57,34 @@ func (p *Pipeline) keepReferralState(ctx context.Context, tx store.Tx, j *job, p
 	if len(drop) == 0 {
 		return nil
 	}
+	// Neither the Task left out nor the ServiceRequests whose status is kept take
+	// this message's event time: the receiver's answers (an RRI sent before this
+	// REF but delivered after it) must still apply to them.
+	held := map[string]bool{}
 	for i, e := range pl.entries {
-		if typ, id := entryTarget(e); typ == "ServiceRequest" && id != "" && !drop[i] {
-			status, err := storedStatus(ctx, tx, typ, id)
-			if err != nil {
-				return err
-			}
-			if status == "" {
-				continue
-			}
-			o, err := fhirjson.ParseObject(e.Resource)
-			if err != nil {
-				return fmt.Errorf("keep referral state: %s/%s: %w", typ, id, err)
-			}
-			pl.entries[i].Resource = o.Set("status", fhirjson.Quote(status)).Bytes()
+		typ, id := entryTarget(e)
+		if drop[i] {
+			held[typ+"/"+id] = true
+			continue
 		}
+		if typ != "ServiceRequest" || id == "" {
+			continue
+		}
+		status, err := storedStatus(ctx, tx, typ, id)
+		if err != nil {
+			return err
+		}
+		if status == "" {
+			continue
+		}
+		o, err := fhirjson.ParseObject(e.Resource)
+		if err != nil {
+			return fmt.Errorf("keep referral state: %s/%s: %w", typ, id, err)
+		}
+		pl.entries[i].Resource = o.Set("status", fhirjson.Quote(status)).Bytes()
+		held[typ+"/"+id] = true
 	}
+	pl.keys = slices.DeleteFunc(pl.keys, func(k string) bool { return held[k] })
 	return pl.drop(drop, literal)
 }
 

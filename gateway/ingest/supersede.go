@@ -25,8 +25,11 @@ func supersede(ctx context.Context, tx store.Tx, applied store.Message) error {
 			return fmt.Errorf("list failed copies: %w", err)
 		}
 		for _, m := range page.Messages {
-			// Sender without '^' also matches the facilities of that application.
-			if m.ID != applied.ID && m.Sender == applied.Sender &&
+			// The filter on Sender is off when it is empty, and without '^' would
+			// match every facility of the application; a copy is also of the same
+			// message type (a sender whose counter restarted reuses control ids for
+			// other messages, whose failures stay in the queue).
+			if m.ID != applied.ID && m.Sender == applied.Sender && m.Type == applied.Type &&
 				(m.Status == store.MessageError || m.Status == store.MessageRejected) {
 				stale = append(stale, m)
 			}

@@ -15,12 +15,13 @@ func TestSupersede(t *testing.T) {
 	noID := strings.Replace(good, "MRN0012345^^^SQ-CHC-01^MR", "", 1) // AE: no patient identifier
 	oldVersion := strings.Replace(good, "|P|2.4", "|P|2.1", 1)        // AR
 	otherSender := strings.Replace(noID, "|HIS|SQ-CHC-01|", "|HIS|SQ-CHC-02|", 1)
+	otherType := strings.Replace(noID, "ADT^A04^ADT_A01", "ADT^A08^ADT_A01", 1) // the sender's counter restarted
 	no := false
 	for _, kind := range storeKinds {
 		t.Run(kind, func(t *testing.T) {
 			e := newEnv(t, kind, Config{})
 			var failed []store.Message
-			for _, raw := range []string{noID, oldVersion, otherSender} {
+			for _, raw := range []string{noID, oldVersion, otherSender, otherType} {
 				out := e.process(raw)
 				if out.AppCode == "AA" {
 					t.Fatalf("broken message applied: %+v", out)
@@ -31,7 +32,7 @@ func TestSupersede(t *testing.T) {
 			if out.AppCode != "AA" {
 				t.Fatalf("fixed message: %+v", out)
 			}
-			for i, want := range []bool{true, true, false} {
+			for i, want := range []bool{true, true, false, false} {
 				m := e.message(failed[i].ID)
 				prefix := store.SupersededPrefix + out.MessageID + ": "
 				if m.Status != failed[i].Status || strings.HasPrefix(m.Reason, prefix) != want ||
@@ -39,10 +40,20 @@ func TestSupersede(t *testing.T) {
 					t.Errorf("message %d (%s, sender %s): status %q reason %q, superseded %v", i, failed[i].Status, m.Sender, m.Status, m.Reason, want)
 				}
 			}
-			// The error queue without solved items: the other sender's message only.
+			// The error queue without solved items: the other sender's and the other
+			// type's messages only, newest first.
 			page, err := e.st.ListMessages(e.ctx, store.MessageQuery{Status: store.MessageError, Superseded: &no})
-			if err != nil || len(page.Messages) != 1 || page.Messages[0].ID != failed[2].ID {
-				t.Errorf("error queue %v, %v; want %s", page.Messages, err, failed[2].ID)
+			if err != nil || len(page.Messages) != 2 || page.Messages[0].ID != failed[3].ID || page.Messages[1].ID != failed[2].ID {
+				t.Errorf("error queue %v, %v; want %s, %s", msgIDs(page.Messages), err, failed[3].ID, failed[2].ID)
+			}
+			// A superseded message is not replayed: its row stays as it is.
+			before := e.message(failed[0].ID)
+			r, err := e.p.Replay(e.ctx, failed[0].ID)
+			if err != nil || r.AppCode != "AE" || !strings.Contains(r.Reason, "superseded by message "+out.MessageID) {
+				t.Errorf("replay of a superseded message = %+v, %v", r, err)
+			}
+			if m := e.message(failed[0].ID); m.Attempts != before.Attempts || m.Reason != before.Reason {
+				t.Errorf("replay changed the superseded row: attempts %d reason %q", m.Attempts, m.Reason)
 			}
 			// A duplicate of the applied message does not touch them again.
 			if out := e.process(good); out.Status != store.MessageDuplicate {
@@ -71,4 +82,12 @@ func TestBirthDateWarning(t *testing.T) {
 	if p := e.read("Patient", produced(m, "Patient")[0]); strings.Contains(string(p.Body), "birthDate") {
 		t.Errorf("Patient %s", p.Body)
 	}
+}
+
+func msgIDs(ms []store.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
 }

@@ -433,12 +433,25 @@ func TestReferralPipeline(t *testing.T) {
 				requested := e.applied(ref)
 				srID, taskID := one(t, requested, "ServiceRequest"), one(t, requested, "Task")
 				check(e, e.applied(readMessage(t, referralDir, "rri-i12-accept.hl7")), srID, taskID, "active", "accepted")
-				modify := strings.NewReplacer("|20240301100500||REF^I12^REF_I12|ZJ0001|", "|20240302100000||REF^I13^REF_I12|ZJ0002|").Replace(ref)
+				modify := strings.NewReplacer("|20240301100500||REF^I12^REF_I12|ZJ0001|", "|20240316100000||REF^I13^REF_I12|ZJ0002|").Replace(ref)
 				m := e.applied(modify)
 				var tk task
 				e.decode("Task", taskID, &tk)
 				if tk.Status != "accepted" || !strings.Contains(m.Reason, "stays accepted") {
 					t.Errorf("amended while accepted: Task %q, reason %q", tk.Status, m.Reason)
+				}
+				// The hospital completed the referral before the amendment was sent,
+				// and its RRI arrives after it: the completion still applies.
+				// (Its Patient, older than the amendment's, is stale as it should be.)
+				done := e.applied(readMessage(t, referralDir, "rri-i12-complete.hl7"))
+				if strings.Contains(done.Reason, "older than Task/") || strings.Contains(done.Reason, "older than ServiceRequest/") {
+					t.Errorf("completion delivered after a newer amendment stored as %q", done.Reason)
+				}
+				var sr serviceRequest
+				e.decode("ServiceRequest", srID, &sr)
+				e.decode("Task", taskID, &tk)
+				if tk.Status != "completed" || sr.Status != "completed" {
+					t.Errorf("after the late completion: Task %q ServiceRequest %q, want both completed", tk.Status, sr.Status)
 				}
 				// Before any answer, an amendment keeps the Task requested and is applied whole.
 				e2 := newEnv(t, kind, Config{})

@@ -31,6 +31,8 @@ const ER7Type = "x-application/hl7-v2+er7"
 type HL7Pipeline interface {
 	Process(ctx context.Context, in ingest.Inbound) ingest.Outcome
 	Replay(ctx context.Context, id string) (ingest.Outcome, error)
+	// Charset is the character set the pipeline reads a stored message with.
+	Charset(m store.Message) string
 }
 
 // maxMessagePage bounds _count of a message listing.
@@ -197,12 +199,13 @@ func messageQuery(v url.Values) (store.MessageQuery, *outcome.Error) {
 	var q store.MessageQuery
 	for name := range v {
 		switch name {
-		case "status", "sender", "type", "channel", "superseded", "since", "until", "_count", "_page":
+		case "status", "sender", "type", "channel", "controlId", "superseded", "since", "until", "_count", "_page":
 		default:
-			return q, outcome.BadRequest("unknown parameter %q (known: status, sender, type, channel, superseded, since, until, _count, _page)", name)
+			return q, outcome.BadRequest("unknown parameter %q (known: status, sender, type, channel, controlId, superseded, since, until, _count, _page)", name)
 		}
 	}
 	q.Status, q.Sender, q.Type, q.Channel = v.Get("status"), v.Get("sender"), v.Get("type"), v.Get("channel")
+	q.ControlID = v.Get("controlId") // every copy of one message
 	if q.Status != "" && !store.ValidMessageStatus(q.Status) {
 		return q, outcome.BadRequest("status %q is not one of applied, error, rejected, duplicate", q.Status)
 	}
@@ -262,7 +265,16 @@ func (s *Server) hl7Read(c echo.Context) error {
 	if err != nil {
 		return outcome.New(http.StatusInternalServerError, "exception", "reading the message failed")
 	}
-	return c.JSON(http.StatusOK, messageDetailJSON{messageJSON: toMessageJSON(m), Raw: m.Raw, Text: messageText(m.Raw, m.Charset)})
+	return c.JSON(http.StatusOK, messageDetailJSON{messageJSON: toMessageJSON(m), Raw: m.Raw, Text: s.messageText(m)})
+}
+
+// messageText decodes a stored message to UTF-8 text as the pipeline reads it.
+func (s *Server) messageText(m store.Message) string {
+	cs := m.Charset
+	if s.opts.HL7 != nil {
+		cs = s.opts.HL7.Charset(m)
+	}
+	return messageText(m.Raw, cs)
 }
 
 // messageText decodes a message to UTF-8 text as the parser does (charset, else MSH-18

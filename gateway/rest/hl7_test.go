@@ -130,6 +130,13 @@ func TestHL7Endpoints(t *testing.T) {
 			if len(page.Messages) != 1 {
 				t.Fatalf("superseded=false: %s", r.Body)
 			}
+			// Every copy of one message: the original and its duplicate.
+			r = s.Do(http.MethodGet, s.Root+"/hl7v2/messages?controlId=MSG00001", nil)
+			page = listing{}
+			json.Unmarshal(r.Body, &page)
+			if len(page.Messages) != 2 || page.Messages[0]["status"] != "duplicate" || page.Messages[1]["status"] != "applied" {
+				t.Fatalf("controlId=MSG00001: %s", r.Body)
+			}
 
 			// One message, with its exact bytes and its text.
 			var detail struct {

@@ -86,7 +86,10 @@ type mapper struct {
 	res         []Entry // JSON filled in when the mapping is done
 	seen        map[string]bool
 	sources     map[string]hl7v2.Segment // "Type/id" → the segment it was mapped from
-	warnings    []Warning
+	// orderKeys maps the key of each unnumbered order (orderKey) to the
+	// position of the first order of the message that has it.
+	orderKeys map[string]string
+	warnings  []Warning
 
 	patientID  string
 	patientRef string

@@ -194,6 +194,24 @@ func TestOrderKeyPlacerGroup(t *testing.T) {
 	}
 }
 
+// An unnumbered order keeps its id when a later message lists it at another
+// place: a final report of one test after a preliminary report of two.
+func TestOrderKeyPosition(t *testing.T) {
+	cbc := "ORC|RE\rOBR|1|||58410-2^血常规^LN|||20240312073000+0800\r"
+	bmp := "ORC|RE\rOBR|2|||24323-8^生化全项^LN|||20240312073000+0800\r"
+	ids := func(msg string) map[string]string { // code -> id
+		out := map[string]string{}
+		for _, sr := range serviceRequests(mustMap(t, parse(t, msg), Config{})) {
+			out[*sr.Code.Coding[0].Code] = *sr.Id
+		}
+		return out
+	}
+	both, alone := ids(ordersHead+cbc+bmp), ids(ordersHead+bmp)
+	if both["24323-8"] == "" || both["24323-8"] != alone["24323-8"] {
+		t.Errorf("the second order's id %q in a message of two, %q alone", both["24323-8"], alone["24323-8"])
+	}
+}
+
 func TestOrderGroupTiming(t *testing.T) {
 	msg := ordersHead +
 		"ORC|NW|SQ1^SQ-CHC-01\rTQ1|1||||||||S\rOBR|1|SQ1^SQ-CHC-01||14771-0^空腹血糖^LN\r" +

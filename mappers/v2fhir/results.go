@@ -132,9 +132,12 @@ func (m *mapper) orderIDs(o *order) (placer, filler *fhir.Identifier) {
 }
 
 // orderKey is the business key of an order: placer number, else filler
-// number, else the patient, test code, times, placer group number (ORC-4)
-// and the group's position in the message. Without the last two, orders
-// for the same test in one message would be merged into one.
+// number, else the patient, test code and times, with the placer group
+// number (ORC-4) when there is one. An order whose key an earlier order of
+// the same message already has adds its position, or orders for the same
+// test in one message would merge; the first keeps a key without it, so that
+// it does not change when a later message lists the orders differently (and
+// keys made before positions were added still find their orders).
 func (m *mapper) orderKey(o *order, placer, filler *fhir.Identifier) []string {
 	switch {
 	case placer != nil:
@@ -142,12 +145,25 @@ func (m *mapper) orderKey(o *order, placer, filler *fhir.Identifier) []string {
 	case filler != nil:
 		return []string{"FILL", value(filler.System), value(filler.Value)}
 	}
+	key := []string{m.patientID, fieldText(o.obr, 4), fieldText(o.obr, 7), fieldText(o.orc, 9)}
+	if g := fieldText(o.orc, 4); g != "" {
+		key = append(key, g)
+	}
 	first := o.obr
 	if o.hasORC {
 		first = o.orc
 	}
-	return []string{m.patientID, fieldText(o.obr, 4), fieldText(o.obr, 7), fieldText(o.orc, 9),
-		fieldText(o.orc, 4), first.Name() + "#" + itoa(m.occurrence(first))}
+	pos := first.Name() + "#" + itoa(m.occurrence(first))
+	base := strings.Join(key, "\x00")
+	if m.orderKeys == nil {
+		m.orderKeys = map[string]string{}
+	}
+	if p, ok := m.orderKeys[base]; !ok {
+		m.orderKeys[base] = pos
+	} else if p != pos {
+		key = append(key, pos)
+	}
+	return key
 }
 
 var drStatus = map[string]fhir.DiagnosticReportStatus{ // table 0123 → DiagnosticReport.status

@@ -129,7 +129,7 @@ func (m *mapper) mapSIU(trigger string) error {
 	// OBX in the patient group are observations about the patient for the
 	// appointment (weight, vital signs), with their NTE as notes, as in ADT.
 	for i, g := range m.obxGroups() {
-		obs := m.contextObservation(g.obx, "Patient/"+m.patientID, i)
+		obs := m.contextObservation(g.obx, "Appointment/"+id, i) // ids per appointment: another booking has its own
 		if obs == nil {
 			continue
 		}

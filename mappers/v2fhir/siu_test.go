@@ -254,3 +254,36 @@ func orEmpty(v any) obj {
 	}
 	return obj{}
 }
+
+// The patient's OBX of an SIU belong to that appointment: another booking of the
+// same patient, with an observation of the same code and no time, is another
+// Observation, not an overwrite of this one.
+func TestSIUObservationPerAppointment(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(corpusDir, "messages", "SIU-S12-01.hl7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTime := strings.Replace(string(data), "|F|||20210914|", "|F||||", 1)
+	other := strings.Replace(strings.Replace(noTime, "SCH|12345|36996|", "SCH|12346|36997|", 1), "||72|beats/min", "||95|beats/min", 1)
+	obs := func(msg string) (string, []string) {
+		res := mustMap(t, parse(t, msg), Config{})
+		ap := res.Find("Appointment")[0].Resource.(*fhir.Appointment)
+		var sup []string
+		for _, r := range ap.SupportingInformation {
+			sup = append(sup, *r.Reference)
+		}
+		os := res.Find("Observation")
+		if len(os) != 1 {
+			t.Fatalf("%d Observations, want 1", len(os))
+		}
+		return os[0].ID, sup
+	}
+	a, supA := obs(noTime)
+	b, _ := obs(other)
+	if a == b {
+		t.Errorf("two appointments' observations share the id %s", a)
+	}
+	if len(supA) != 1 || supA[0] != "Observation/"+a {
+		t.Errorf("supportingInformation %v, want Observation/%s", supA, a)
+	}
+}

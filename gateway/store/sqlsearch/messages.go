@@ -25,8 +25,10 @@ func BuildListMessages(d Dialect, q store.MessageQuery) (Statement, int) {
 		add("status =", q.Status)
 	}
 	// A value without a component separator also matches the values it is the first
-	// component of ("ADT" every "ADT^…"): a range, which the column's index answers
-	// under the binary collation both stores use ('_' follows '^').
+	// component of ("ADT" every "ADT^…"): a range under the binary collation both
+	// stores use ('_' follows '^'). The column's index finds the rows, but they are
+	// sorted by seq for each page, which is fine for an operator's listing and not
+	// for a hot path (use the exact value there).
 	addHead := func(col, v string) {
 		if strings.Contains(v, "^") {
 			add(col+" =", v)
