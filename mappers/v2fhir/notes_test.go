@@ -188,7 +188,8 @@ func TestNotesRepeatedOrder(t *testing.T) {
 // TestNotesADTAndReferral: OBX in ADT, REF and RRI become Observations with
 // the NTE after each OBX as notes; in a referral they support the
 // ServiceRequest. The NTE after a referral's OBR is a note on the OBR's own
-// ServiceRequest; one after any other segment is no resource's.
+// ServiceRequest, the NTE closing a referral (after the visit) one on the
+// referral; one after any other segment is no resource's.
 func TestNotesADTAndReferral(t *testing.T) {
 	const (
 		pid = "PID|1||CHC0012345^^^SQ-CHC-01^MR||张秀英||19491231|2\r"
@@ -238,7 +239,8 @@ func TestNotesADTAndReferral(t *testing.T) {
 			}
 			for _, e := range r.Resources {
 				for _, bad := range []string{"患者级备注", "过敏备注", "随访记录", "转诊备注"} {
-					if bytes.Contains(e.JSON, []byte(bad)) && (bad != "随访记录" || obrOrder == nil || e.Resource != any(obrOrder)) {
+					owner := map[string]*fhir.ServiceRequest{"随访记录": obrOrder, "转诊备注": sr}[bad]
+					if bytes.Contains(e.JSON, []byte(bad)) && (owner == nil || e.Resource != any(owner)) {
 						t.Errorf("%s carries %q", e.Type, bad)
 					}
 				}
@@ -255,6 +257,9 @@ func TestNotesADTAndReferral(t *testing.T) {
 			}
 			if sr == nil {
 				t.Fatal("no referral ServiceRequest")
+			}
+			if want := map[bool][]string{true: {"转诊备注"}}[strings.Contains(tt.msg, "PV1|1|O\rNTE")]; !slices.Equal(noteTexts(sr.Note), want) {
+				t.Errorf("referral notes = %q, want %q", noteTexts(sr.Note), want)
 			}
 			var si []string
 			for _, s := range sr.SupportingInfo {

@@ -125,6 +125,10 @@ func (m *mapper) serviceRequest(o *order, intent fhir.RequestIntent) *fhir.Servi
 	if o.hasORC {
 		sr.BasedOn = m.parentOrder(o.orc.Field(8).Rep(1))
 	}
+	if sr.BasedOn == nil && o.hasOBR {
+		// OBR-29 (parent, EIP) says the same where ORC-8 is not sent.
+		sr.BasedOn = m.parentOrder(o.obr.Field(29).Rep(1))
+	}
 	if o.hasOBR {
 		sr.Code = m.cwe(o.obr.Field(4).Rep(1))
 		if sr.Requester == nil {
@@ -181,7 +185,7 @@ func appendRef(refs []fhir.Reference, r fhir.Reference) []fhir.Reference {
 	return append(refs, r)
 }
 
-// parentOrder maps ORC-8 (parent order, EIP: placer^filler number, each an
+// parentOrder maps ORC-8 or OBR-29 (parent order, EIP: placer^filler number, each an
 // EI in subcomponents) to ServiceRequest.basedOn. As in the IG, the parent
 // is referred to by its order number, since its resource id is not known
 // here: the placer's number, else the filler's.

@@ -294,3 +294,20 @@ func TestOrderReasonAndParent(t *testing.T) {
 		t.Errorf("parent's placer identifier system = %s, want %s", sys, wantParent[1].system)
 	}
 }
+
+// OBR-29 names the parent where ORC-8 is not sent; ORC-8 wins when both are.
+func TestOrderParentOBR29(t *testing.T) {
+	obr29 := strings.Repeat("|", 25) + "SQ1&SQ-CHC-01" // OBR-4 is the 4th field; OBR-29 25 fields on
+	msg := ordersHead +
+		"ORC|NW|SQ2^SQ-CHC-01\rOBR|1|SQ2^SQ-CHC-01||14771-0^空腹血糖^LN" + obr29 + "\r" +
+		"ORC|NW|SQ3^SQ-CHC-01||||||SQ9&SQ-CHC-01\rOBR|2|SQ3^SQ-CHC-01||2160-0^肌酐^LN" + obr29 + "\r"
+	srs := serviceRequests(mustMap(t, parse(t, msg), Config{}))
+	if len(srs) != 2 {
+		t.Fatalf("%d ServiceRequests", len(srs))
+	}
+	for i, want := range []string{"SQ1", "SQ9"} {
+		if b := srs[i].BasedOn; len(b) != 1 || b[0].Identifier == nil || value(b[0].Identifier.Value) != want {
+			t.Errorf("order %d basedOn = %+v, want the parent %s", i+1, b, want)
+		}
+	}
+}

@@ -151,6 +151,7 @@ func (m *mapper) mapReferral(code, trigger string) error {
 	groups := m.obxGroups()
 	m.priorOrders(sr, groups)
 	m.supportingObservations(sr, groups)
+	sr.Note = append(sr.Note, m.notes(referralNotes(m.msg))...)
 	m.add("ServiceRequest", srID, sr)
 
 	taskID := makeID("Task", key...)
@@ -485,6 +486,24 @@ func (m *mapper) authorizations() []fhir.Reference {
 		}
 		seen[k] = true
 		out = append(out, fhir.Reference{Type: ptr("ClaimResponse"), Identifier: id, Display: opt(fieldText(aut, 3))})
+	}
+	return out
+}
+
+// referralNotes are the NTE segments that close a REF or RRI, after the visit
+// (PV1, PV2): in REF_I12 and RRI_I12 they are about the referral itself.
+func referralNotes(msg *hl7v2.Message) []hl7v2.Segment {
+	var out []hl7v2.Segment
+	after := ""
+	for _, s := range msg.Segments() {
+		switch n := s.Name(); n {
+		case "NTE":
+			if after == "PV1" || after == "PV2" {
+				out = append(out, s)
+			}
+		default:
+			after = n
+		}
 	}
 	return out
 }
