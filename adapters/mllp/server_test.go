@@ -556,32 +556,14 @@ func TestReplies(t *testing.T) {
 }
 
 func TestJunkBetweenFramesIsReported(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.Write(p)
-	}), nil))
-	_, addr := start(t, Config{Log: log}, func(_ context.Context, msg []byte, _ ConnInfo) [][]byte {
-		return [][]byte{msg}
-	})
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc, logs := echoWithLogs(t)
 	nc.Write([]byte("PID|secret junk\r\n" + frame("MSH|1")))
 	if got, err := NewReader(nc, 0).ReadMessage(); err != nil || string(got) != "MSH|1" {
 		t.Fatalf("reply %q, %v", got, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !bytes.Contains(logs.Bytes(), []byte(`"bytes":17`)) {
-		t.Fatalf("skipped bytes not reported: %s", logs.Bytes())
-	}
-	if bytes.Contains(logs.Bytes(), []byte("secret")) {
+	if l := logs(); !bytes.Contains(l, []byte(`"bytes":17`)) {
+		t.Fatalf("skipped bytes not reported: %s", l)
+	} else if bytes.Contains(l, []byte("secret")) {
 		t.Fatal("skipped content logged")
 	}
 }
@@ -589,22 +571,7 @@ func TestJunkBetweenFramesIsReported(t *testing.T) {
 // TestJunkLoggedOncePerConnection: whitespace between frames (a line end after each,
 // as many senders write) is not reported; other junk is, once per connection.
 func TestJunkLoggedOncePerConnection(t *testing.T) {
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.Write(p)
-	}), nil))
-	_, addr := start(t, Config{Log: log}, func(_ context.Context, msg []byte, _ ConnInfo) [][]byte {
-		return [][]byte{msg}
-	})
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc, logs := echoWithLogs(t)
 	r := NewReader(nc, 0)
 	for i, in := range []string{
 		frame("MSH|1") + "\r\n", frame("MSH|2") + "\n", frame("MSH|3") + " \t\r",
@@ -617,16 +584,41 @@ func TestJunkLoggedOncePerConnection(t *testing.T) {
 			t.Fatalf("reply %d: %q, %v", i+1, got, err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	var warned []string
-	for _, line := range bytes.Split(bytes.TrimSpace(logs.Bytes()), []byte("\n")) {
+	for _, line := range bytes.Split(bytes.TrimSpace(logs()), []byte("\n")) {
 		if bytes.Contains(line, []byte(`"level":"WARN"`)) {
 			warned = append(warned, string(line))
 		}
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], "bytes outside frames discarded") || !strings.Contains(warned[0], `"bytes":7`) {
 		t.Fatalf("warnings %q, want one of 7 bytes outside frames", warned)
+	}
+}
+
+// echoWithLogs starts a server that echoes every message, logging as JSON, and
+// connects to it; logs returns what the server has logged so far.
+func echoWithLogs(t *testing.T) (nc net.Conn, logs func() []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	_, addr := start(t, Config{Log: log}, func(_ context.Context, msg []byte, _ ConnInfo) [][]byte {
+		return [][]byte{msg}
+	})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	return nc, func() []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		return bytes.Clone(buf.Bytes())
 	}
 }
 

@@ -31,13 +31,7 @@ import (
 // acknowledged message must then be applied exactly once, and no patient created
 // twice.
 func TestKillMidStream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "fhirgw")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildGateway(t)
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			var storeArgs []string
@@ -55,6 +49,20 @@ func TestKillMidStream(t *testing.T) {
 			killMidStream(t, bin, storeArgs, open)
 		})
 	}
+}
+
+// buildGateway builds the binary under test into a temporary directory; in -short
+// mode the test is skipped instead.
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "fhirgw")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 type gatewayProc struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +18,7 @@ import (
 // answered AR with its control id, recorded as rejected with the bytes kept, and the
 // next message on the same connection is processed as usual.
 func TestMLLPOversize(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "fhirgw")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildGateway(t)
 	const max = 2000
 	gw := startGateway(t, bin, []string{"--data-dir", t.TempDir(), "--mllp-max-bytes", "2000"},
 		filepath.Join(t.TempDir(), "gateway.log"))

@@ -108,17 +108,14 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 		rec := j.rec
 		// Copies of one message wait for each other here, so that the second sees
 		// the first as applied instead of racing it.
-		if err := tx.Lock(ctx, "ingest:message:"+rec.Sender+"\x00"+rec.ControlID); err != nil {
-			return fmt.Errorf("lock message: %w", err)
+		if _, err := lockMessage(ctx, tx, rec); err != nil {
+			return err
 		}
-		if rec.ID != "" {
-			if _, err := tx.ReadMessage(ctx, rec.ID); err != nil { // locks the row
-				return fmt.Errorf("lock message row: %w", err)
-			}
+		cs, err := copies(ctx, tx, rec)
+		if err != nil {
+			return err
 		}
-		dup, err := tx.FindAppliedMessage(ctx, rec.Sender, rec.ControlID)
-		switch {
-		case err == nil:
+		if dup, ok := appliedCopy(cs); ok {
 			if dup.ID == rec.ID {
 				a.again = true
 				rec.Status = store.MessageApplied
@@ -135,8 +132,6 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 			rec.Resources = dup.Resources
 			a.msg, err = tx.PutMessage(ctx, rec)
 			return err
-		case !errors.Is(err, store.ErrNotFound):
-			return fmt.Errorf("find applied message: %w", err)
 		}
 
 		mg, err := p.applyMerges(ctx, tx, j)
@@ -166,7 +161,7 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 		if a.msg, err = tx.PutMessage(ctx, rec); err != nil {
 			return err
 		}
-		return supersede(ctx, tx, a.msg)
+		return supersede(ctx, tx, a.msg, cs)
 	})
 	if errors.Is(err, store.ErrConflict) {
 		// A concurrent copy of the message committed first (the unique constraint on
@@ -181,7 +176,7 @@ func (p *Pipeline) applyOnce(ctx context.Context, j *job) (applied, error) {
 // OperationOutcome's codes and element paths, not its diagnostics (which may quote
 // values). ERR-2 names the segment the failed entry's resource was mapped from, and
 // ERR-3 says what kind of failure it was.
-func (p *Pipeline) applyFailure(j *job, entries []interaction.TxEntry, oe *outcome.Error) *failure {
+func applyFailure(j *job, entries []interaction.TxEntry, oe *outcome.Error) *failure {
 	var parts []string
 	for _, is := range oe.Issues {
 		s := is.Code
@@ -273,7 +268,7 @@ func (p *Pipeline) applyEntries(ctx context.Context, tx store.Tx, j *job, entrie
 	if err != nil {
 		var oe *outcome.Error
 		if errors.As(err, &oe) && !transient(oe) {
-			return nil, p.applyFailure(j, entries, oe)
+			return nil, applyFailure(j, entries, oe)
 		}
 		return nil, err
 	}

@@ -131,11 +131,12 @@ func (p *Pipeline) Replay(ctx context.Context, id string) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("ingest: replay %s: %w", id, err)
 	}
-	if strings.HasPrefix(m.Reason, store.SupersededPrefix) {
+	if superseded(&m) {
 		// A copy of it was applied since: replaying this one could only fail on the
 		// control id and put a solved problem back in the queue.
+		by, _, _ := strings.Cut(m.Reason, ":")
 		return Outcome{MessageID: m.ID, Status: m.Status, Code: "AE", AppCode: "AE",
-			Reason: "the message was " + strings.TrimSuffix(m.Reason[:strings.Index(m.Reason, ":")+1], ":") + "; replay that one if needed"}, nil
+			Reason: "the message was " + by + "; replay that one if needed"}, nil
 	}
 	if cut(&m) {
 		// Its end was never kept: what is left may parse and map, into partial data.
@@ -181,7 +182,8 @@ type job struct {
 	warningsSaved bool
 }
 
-func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Outcome {
+// newJob starts a run over in: a new message row, or the next attempt of prev.
+func (p *Pipeline) newJob(in Inbound, prev *store.Message) *job {
 	j := &job{in: in, prev: prev}
 	j.rec = store.Message{Channel: in.Channel, Raw: bytes.Clone(in.Raw), Attempts: 1, Charset: in.Charset,
 		Received: p.cfg.Now().UTC().Truncate(time.Microsecond)}
@@ -192,6 +194,18 @@ func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Out
 		j.rec = *prev
 		j.rec.Attempts = prev.Attempts + 1
 	}
+	return j
+}
+
+// logOutcome logs what became of a message, without its content.
+func (p *Pipeline) logOutcome(ctx context.Context, j *job, out Outcome, args ...any) {
+	p.cfg.Log.InfoContext(ctx, "hl7v2 message", append([]any{"channel", j.in.Channel, "remote", j.in.Remote,
+		"sender", j.rec.Sender, "control_id", j.rec.ControlID, "type", j.rec.Type,
+		"message_id", out.MessageID, "status", out.Status, "code", out.Code}, args...)...)
+}
+
+func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Outcome {
+	j := p.newJob(in, prev)
 	fail := p.parse(j)
 	if fail == nil {
 		fail = p.check(j)
@@ -207,9 +221,7 @@ func (p *Pipeline) run(ctx context.Context, in Inbound, prev *store.Message) Out
 		out = p.record(ctx, j, fail)
 	}
 	p.acknowledge(j, &out, fail)
-	p.cfg.Log.InfoContext(ctx, "hl7v2 message", "channel", in.Channel, "remote", in.Remote,
-		"sender", j.rec.Sender, "control_id", j.rec.ControlID, "type", j.rec.Type,
-		"message_id", out.MessageID, "status", out.Status, "code", out.Code, "replay", prev != nil)
+	p.logOutcome(ctx, j, out, "replay", prev != nil)
 	return out
 }
 
@@ -371,21 +383,16 @@ func (p *Pipeline) record(ctx context.Context, j *job, f *failure) Outcome {
 	rec.Reason, rec.Resources = f.reason, nil
 	out := Outcome{Status: rec.Status, Reason: f.reason}
 	err := p.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
-		// The lock applyOnce takes: a copy of this message being applied at the same
-		// time marks this row superseded, and must not race this write of it.
-		if err := tx.Lock(ctx, "ingest:message:"+rec.Sender+"\x00"+rec.ControlID); err != nil {
-			return fmt.Errorf("lock message: %w", err)
+		// A copy of this message being applied at the same time marks this row
+		// superseded, and must not race this write of it.
+		cur, err := lockMessage(ctx, tx, rec)
+		if err != nil {
+			return err
 		}
-		if rec.ID != "" {
-			cur, err := tx.ReadMessage(ctx, rec.ID) // locks the row
-			if err != nil {
-				return fmt.Errorf("lock message row: %w", err)
-			}
-			if strings.HasPrefix(cur.Reason, store.SupersededPrefix) {
-				// Superseded meanwhile: the copy applied is what counts.
-				out.MessageID, out.Status, out.Reason = cur.ID, cur.Status, cur.Reason
-				return nil
-			}
+		if superseded(&cur) {
+			// Superseded meanwhile: the copy applied is what counts.
+			out.MessageID, out.Status, out.Reason = cur.ID, cur.Status, cur.Reason
+			return nil
 		}
 		m, err := tx.PutMessage(ctx, rec)
 		out.MessageID = m.ID

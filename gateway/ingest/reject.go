@@ -1,11 +1,9 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/shch/fhirgw/gateway/store"
 )
@@ -26,12 +24,7 @@ func cut(m *store.Message) bool {
 // start with one that parses, else with an empty MSA-2 as for any unparsable message.
 // Like Process, it never returns without an ACK.
 func (p *Pipeline) RejectOversize(ctx context.Context, in Inbound, size int64) Outcome {
-	if in.Charset == "" {
-		in.Charset = p.cfg.ChannelCharsets[in.Channel]
-	}
-	j := &job{in: in}
-	j.rec = store.Message{Channel: in.Channel, Raw: bytes.Clone(in.Raw), Attempts: 1,
-		Received: p.cfg.Now().UTC().Truncate(time.Microsecond)}
+	j := p.newJob(in, nil)
 	// Parsed only for the header (sender, control id, type, acknowledgment mode): the
 	// content is incomplete whether or not it parses, so it is never mapped.
 	p.parse(j)
@@ -43,8 +36,6 @@ func (p *Pipeline) RejectOversize(ctx context.Context, in Inbound, size int64) O
 	f := &failure{ack: "AR", reason: r, err: errDetail{Code: codeInternalError, Severity: "E", Text: r}}
 	out := p.record(ctx, j, f)
 	p.acknowledge(j, &out, f)
-	p.cfg.Log.InfoContext(ctx, "hl7v2 message", "channel", in.Channel, "remote", in.Remote,
-		"sender", j.rec.Sender, "control_id", j.rec.ControlID, "type", j.rec.Type,
-		"message_id", out.MessageID, "status", out.Status, "code", out.Code, "bytes", size, "kept", len(in.Raw))
+	p.logOutcome(ctx, j, out, "bytes", size, "kept", len(in.Raw))
 	return out
 }

@@ -236,6 +236,18 @@ func (m *mapper) fieldDateTime(s hl7v2.Segment, n int) string {
 	return m.checkedDateTime(s, s.Name()+"-"+itoa(n), fieldText(s, n))
 }
 
+// fieldDate is date for field n of s, warning with code (e.g. BIRTHDATE_INVALID)
+// when a value is sent that is not a date, as fieldDateTime does.
+func (m *mapper) fieldDate(s hl7v2.Segment, n int, code string) *string {
+	v := fieldText(s, n)
+	d := opt(date(v))
+	if d == nil && v != "" && v != `""` {
+		field := s.Name() + "-" + itoa(n)
+		m.warn(s, field, code, "%s %q is not a date", field, v)
+	}
+	return d
+}
+
 // fieldPeriod is period for fields start and end of s, warning as
 // checkedDateTime does.
 func (m *mapper) fieldPeriod(s hl7v2.Segment, start, end int) *fhir.Period {

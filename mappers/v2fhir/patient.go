@@ -226,12 +226,8 @@ func (m *mapper) patientFrom(pid hl7v2.Segment) (*fhir.Patient, error) {
 			}
 		}
 	}
-	if bd := fieldText(pid, 7); bd != "" && bd != `""` {
-		// Dropped rather than guessed, but not silently: the ACK says why.
-		if p.BirthDate = opt(date(bd)); p.BirthDate == nil {
-			m.warn(pid, "PID-7", "BIRTHDATE_INVALID", "PID-7 %q is not a date", bd)
-		}
-	}
+	// Dropped rather than guessed, but not silently: the ACK says why.
+	p.BirthDate = m.fieldDate(pid, 7, "BIRTHDATE_INVALID")
 	sex := strings.ToUpper(fieldText(pid, 8))
 	p.Gender = gender(sex)
 	if sex != "" && p.Gender == nil {

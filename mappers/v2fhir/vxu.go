@@ -196,11 +196,7 @@ func (m *mapper) immunization(rxa, orc hl7v2.Segment, hasORC bool) *fhir.Immuniz
 	}
 
 	im.LotNumber = opt(fieldText(rxa, 15))
-	if exp := fieldText(rxa, 16); exp != "" && exp != `""` {
-		if im.ExpirationDate = opt(date(exp)); im.ExpirationDate == nil {
-			m.warn(rxa, "RXA-16", "DATETIME_INVALID", "RXA-16 %q is not a date", exp)
-		}
-	}
+	im.ExpirationDate = m.fieldDate(rxa, 16, "DATETIME_INVALID")
 	if mf := rxa.Field(17).Rep(1); !mf.IsEmpty() {
 		// No Organization is made for the manufacturer: the MVX code is a
 		// logical identifier and the name a display.
